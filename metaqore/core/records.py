@@ -1,0 +1,304 @@
+"""Compact artifact records and the run index that every PSMP rule reads.
+
+One record per artifact, built once and small (no ``data``: only its hash), so a
+run of a million artifacts fits in memory. The index holds the records of the
+run being judged and the *prior* records they are judged against (the store's,
+or the artifacts already declared through :class:`~metaqore.core.psmp.PSMPEngine`),
+in replay order, and resolves what rules need in linear time: each artifact's
+expected version, identical re-declarations, dependency edges and the strongly
+connected components of the dependency graph (iteratively: a million-long chain
+must not overflow any stack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+_UNSET_ITERATION = -(2**62)
+
+
+class ArtifactRecord:
+    """What PSMP and SecureGateway need to know about one artifact."""
+
+    __slots__ = (
+        "agent",
+        "artifact_type",
+        "content_hash",
+        "data_json",
+        "data_keys",
+        "declared_version",
+        "depends_on",
+        "expected_version",
+        "follows",
+        "id",
+        "idempotent",
+        "iteration",
+        "key",
+        "line",
+        "position",
+        "prior",
+        "project",
+        "provenance",
+        "sensitivity",
+        "source",
+        "task",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        id: str,
+        artifact_type: str,
+        agent: str,
+        content_hash: str,
+        declared_version: int | None = None,
+        iteration: int | None = None,
+        depends_on: Sequence[str] = (),
+        prior: bool = False,
+        source: str = "",
+        line: int = 0,
+        position: int = 0,
+        sensitivity: str | None = None,
+        task: Any = None,
+        provenance: Sequence[Any] = (),
+        data_keys: frozenset[str] | None = None,
+        data_json: str | None = None,
+    ) -> None:
+        self.project = project
+        self.id = id
+        self.artifact_type = artifact_type
+        self.agent = agent
+        self.content_hash = content_hash
+        self.declared_version = declared_version
+        self.iteration = iteration
+        self.depends_on = tuple(depends_on)
+        self.prior = prior
+        self.source = source
+        self.line = line
+        self.position = position
+        self.sensitivity = sensitivity
+        self.task = task
+        self.provenance = tuple(provenance)
+        self.data_keys = data_keys
+        self.data_json = data_json
+        # Filled by RunIndex.finalize():
+        self.key = -1
+        self.expected_version = 0
+        self.follows: ArtifactRecord | None = None
+        self.version = declared_version or 0
+        self.idempotent = False
+
+    @property
+    def judged(self) -> bool:
+        """Whether rules judge this record: a new artifact of the run, not a re-declaration."""
+        return not self.prior and not self.idempotent
+
+    def __repr__(self) -> str:
+        state = "prior" if self.prior else ("idempotent" if self.idempotent else "run")
+        return (
+            f"ArtifactRecord({self.project}/{self.id} {self.artifact_type} v{self.version} "
+            f"by {self.agent}, {state})"
+        )
+
+
+class DuplicateArtifactError(ValueError):
+    """Two artifacts of the run share a project and an id."""
+
+    def __init__(self, first: ArtifactRecord, second: ArtifactRecord) -> None:
+        super().__init__(
+            f"duplicate artifact id '{second.id}' in project '{second.project}' "
+            f"(first declared at {first.source}:{first.line})"
+        )
+        self.first = first
+        self.second = second
+
+
+def replay_key(record: ArtifactRecord) -> tuple[int, str, int]:
+    """Replay order: iteration (unset first), then manifest path, then position in it."""
+    iteration = _UNSET_ITERATION if record.iteration is None else record.iteration
+    return (iteration, record.source, record.position)
+
+
+class RunIndex:
+    """The records of one replay, prior ones first, then the run's in replay order."""
+
+    def __init__(self) -> None:
+        self._prior: list[ArtifactRecord] = []
+        self._run: list[ArtifactRecord] = []
+        self.records: list[ArtifactRecord] = []
+        # project -> artifact id -> the record a dependency on that id resolves to
+        self.ids: dict[str, dict[str, ArtifactRecord]] = {}
+        # (project, id, version) -> content hash of prior artifacts
+        self._prior_versions: dict[tuple[str, str, int], str] = {}
+        self._run_ids: dict[str, dict[str, ArtifactRecord]] = {}
+        self._finalized = False
+        self._edges: list[list[int]] | None = None
+        self._components: list[list[int]] | None = None
+
+    # -- building ---------------------------------------------------------------------
+    def add_prior(self, record: ArtifactRecord) -> None:
+        """An artifact already accepted (stored); prior records arrive in version order."""
+        record.prior = True
+        record.version = record.declared_version or 1
+        self._prior.append(record)
+        self._prior_versions[(record.project, record.id, record.version)] = record.content_hash
+
+    def add(self, record: ArtifactRecord) -> None:
+        """An artifact of the run; raises :class:`DuplicateArtifactError` on a repeated id."""
+        record.prior = False
+        seen = self._run_ids.setdefault(record.project, {})
+        first = seen.get(record.id)
+        if first is not None:
+            raise DuplicateArtifactError(first, record)
+        seen[record.id] = record
+        self._run.append(record)
+
+    def finalize(self, *, ordered: bool = False) -> RunIndex:
+        """Order the run, number versions, spot identical re-declarations; call once.
+
+        ``ordered=True`` says the run records were added in replay order already.
+        """
+        if self._finalized:
+            return self
+        self._finalized = True
+        if not ordered:
+            self._run.sort(key=replay_key)
+        self.records = self._prior + self._run
+        self._prior = []
+        ids = self.ids
+        for key, record in enumerate(self.records):
+            record.key = key
+            if record.prior:
+                ids.setdefault(record.project, {})[record.id] = record
+        # (project, type) -> the record holding the highest version so far
+        highest: dict[tuple[str, str], ArtifactRecord] = {}
+        for record in self.records:
+            group = (record.project, record.artifact_type)
+            holder = highest.get(group)
+            top = holder.version if holder is not None else 0
+            if record.prior:
+                if record.version > top:
+                    highest[group] = record
+                continue
+            project_ids = ids.setdefault(record.project, {})
+            earlier = project_ids.get(record.id)
+            if earlier is not None and earlier.prior:
+                if self._is_redeclaration(record, earlier):
+                    record.idempotent = True
+                    record.version = record.expected_version = (
+                        record.declared_version or earlier.version
+                    )
+                    continue
+            record.expected_version = top + 1
+            record.follows = holder
+            record.version = record.declared_version or record.expected_version
+            if record.version > top:
+                highest[group] = record
+            project_ids[record.id] = record
+        return self
+
+    def _is_redeclaration(self, record: ArtifactRecord, earlier: ArtifactRecord) -> bool:
+        if record.declared_version is None:
+            return record.content_hash == earlier.content_hash
+        stored = self._prior_versions.get((record.project, record.id, record.declared_version))
+        return stored == record.content_hash
+
+    # -- reading ----------------------------------------------------------------------
+    @property
+    def run_records(self) -> list[ArtifactRecord]:
+        return self._run
+
+    def judged(self) -> Iterator[ArtifactRecord]:
+        """Records the rules judge, in replay order."""
+        for record in self._run:
+            if not record.idempotent:
+                yield record
+
+    def prior_version_hash(self, project: str, artifact_id: str, version: int) -> str | None:
+        return self._prior_versions.get((project, artifact_id, version))
+
+    def resolve(self, project: str, artifact_id: str) -> ArtifactRecord | None:
+        """The record a dependency on ``artifact_id`` in ``project`` points to."""
+        return self.ids.get(project, {}).get(artifact_id)
+
+    def edges(self) -> list[list[int]]:
+        """Dependency edges by record key (unresolved dependencies are left out)."""
+        if self._edges is None:
+            ids = self.ids
+            edges: list[list[int]] = []
+            append = edges.append
+            for record in self.records:
+                project_ids = ids.get(record.project, {})
+                targets = []
+                for dependency in record.depends_on:
+                    target = project_ids.get(dependency)
+                    if target is not None:
+                        targets.append(target.key)
+                append(targets)
+            self._edges = edges
+        return self._edges
+
+    def components(self) -> list[list[int]]:
+        """Strongly connected components reachable from judged records.
+
+        Tarjan's algorithm, iteratively. Components come out dependencies first: a
+        component is listed after every component it depends on.
+        """
+        if self._components is None:
+            self._components = _tarjan(
+                self.edges(), (record.key for record in self.judged()), len(self.records)
+            )
+        return self._components
+
+
+def _tarjan(edges: list[list[int]], seeds: Iterable[int], size: int) -> list[list[int]]:
+    index = [-1] * size
+    low = [0] * size
+    on_stack = [False] * size
+    stack: list[int] = []
+    components: list[list[int]] = []
+    counter = 0
+    for seed in seeds:
+        if index[seed] != -1:
+            continue
+        index[seed] = low[seed] = counter
+        counter += 1
+        stack.append(seed)
+        on_stack[seed] = True
+        work: list[tuple[int, int]] = [(seed, 0)]
+        while work:
+            node, position = work[-1]
+            targets = edges[node]
+            if position < len(targets):
+                work[-1] = (node, position + 1)
+                target = targets[position]
+                if index[target] == -1:
+                    index[target] = low[target] = counter
+                    counter += 1
+                    stack.append(target)
+                    on_stack[target] = True
+                    work.append((target, 0))
+                elif on_stack[target] and index[target] < low[node]:
+                    low[node] = index[target]
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                if low[node] < low[parent]:
+                    low[parent] = low[node]
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
+
+
+__all__ = ["ArtifactRecord", "DuplicateArtifactError", "RunIndex", "replay_key"]

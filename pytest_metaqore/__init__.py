@@ -1,0 +1,1 @@
+"""pytest plugin for MetaQore: ``pytest --metaqore`` gates the session on artifact manifests."""

@@ -1,0 +1,372 @@
+"""PSMPEngine: the four rules, modes and resolution, against an in-memory state manager."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from memory_state import MemoryState
+
+from metaqore.config import GovernanceMode, MetaQoreConfig, RuleSettings
+from metaqore.core.models import Artifact, ConflictSeverity, ResolutionStrategy
+from metaqore.core.psmp import PSMPEngine, ProjectNotFoundError, record_from_artifact
+from metaqore.core.records import RunIndex
+from metaqore.exceptions import ConflictDetectedError
+
+
+class RecordingAuditor:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def log_event(self, event_type, payload):
+        self.events.append((event_type, payload))
+
+
+def art(id, type="plan", by="planner", version=1, iteration=None, deps=(), data=None):
+    return Artifact(
+        id=id,
+        project_id="p",
+        artifact_type=type,
+        created_by=by,
+        version=version,
+        iteration=iteration,
+        depends_on=list(deps),
+        data=data if data is not None else {"id": id},
+    )
+
+
+@pytest.fixture
+def state():
+    return MemoryState("p")
+
+
+@pytest.fixture
+def engine(state):
+    return PSMPEngine(state, auditor=RecordingAuditor())
+
+
+def kinds(conflicts):
+    return sorted(c.conflict_type for c in conflicts)
+
+
+def test_create_artifact_numbers_after_the_highest_stored_version(engine, state):
+    first = engine.create_artifact(project_id="p", artifact_type="plan", data={}, created_by="a")
+    assert first.version == 1
+    engine.declare_artifact(first)
+    second = engine.create_artifact(project_id="p", artifact_type="plan", data={"x": 1}, created_by="a")
+    code = engine.create_artifact(project_id="p", artifact_type="code", data={}, created_by="a")
+    assert (second.version, code.version) == (2, 1)
+    assert state.list_artifacts("p") == [first]  # create_artifact does not persist
+
+
+def test_unknown_project_is_an_error(engine):
+    with pytest.raises(ProjectNotFoundError, match="nowhere"):
+        engine.create_artifact(project_id="nowhere", artifact_type="t", data={}, created_by="a")
+
+
+def test_clean_declarations_are_persisted(engine, state):
+    engine.declare_artifact(art("a"))
+    engine.declare_artifact(art("b", version=2, deps=["a"]))
+    assert [a.id for a in state.list_artifacts("p")] == ["a", "b"]
+
+
+def test_persist_false_does_not_store(engine, state):
+    engine.declare_artifact(art("a"), persist=False)
+    assert state.list_artifacts("p") == []
+
+
+def test_version_gap_is_a_medium_retry_conflict_naming_the_expected_version(engine, state):
+    engine.declare_artifact(art("a"))
+    with pytest.raises(ConflictDetectedError) as info:
+        engine.declare_artifact(art("b", version=3))
+    (conflict,) = info.value.conflicts
+    assert conflict.conflict_type == "version_mismatch"
+    assert conflict.severity is ConflictSeverity.MEDIUM
+    assert conflict.resolution_strategy is ResolutionStrategy.RETRY
+    assert "version 3" in conflict.description and "is 2" in conflict.description
+    assert conflict.related == ["a"]
+    assert [a.id for a in state.list_artifacts("p")] == ["a"]
+
+
+def test_stale_version_conflicts_and_next_version_does_not(engine):
+    engine.declare_artifact(art("a"))
+    engine.declare_artifact(art("b", version=2))
+    assert kinds(engine.check_conflicts(art("c", version=2))) == ["version_mismatch"]
+    assert engine.check_conflicts(art("c", version=3)) == []
+
+
+def test_same_id_same_version_new_content_is_a_version_mismatch(engine):
+    engine.declare_artifact(art("a", data={"v": 1}))
+    (conflict,) = engine.check_conflicts(art("a", data={"v": 2}))
+    assert conflict.conflict_type == "version_mismatch"
+    assert "different content" in conflict.description
+
+
+def test_identical_redeclaration_is_idempotent(engine, state):
+    engine.declare_artifact(art("a", deps=[]))
+    again = art("a")
+    assert engine.check_conflicts(again) == []
+    engine.declare_artifact(again)
+    assert len(state.list_artifacts("p")) == 1
+
+
+def test_parallel_creation_same_iteration_conflicts_on_the_later_artifact(engine):
+    engine.declare_artifact(art("a", by="planner", iteration=1))
+    with pytest.raises(ConflictDetectedError) as info:
+        engine.declare_artifact(art("b", by="architect", version=2, iteration=1))
+    (conflict,) = info.value.conflicts
+    assert conflict.conflict_type == "parallel_creation"
+    assert conflict.severity is ConflictSeverity.HIGH
+    assert conflict.resolution_strategy is ResolutionStrategy.MERGE
+    assert conflict.related == ["a"]
+    assert "architect" in conflict.description and "planner" in conflict.description
+
+
+def test_parallel_creation_in_different_iterations_is_fine(engine):
+    engine.declare_artifact(art("a", by="planner", iteration=1))
+    assert engine.check_conflicts(art("b", by="architect", version=2, iteration=2)) == []
+
+
+def test_no_iteration_counts_as_one_iteration(engine):
+    engine.declare_artifact(art("a", by="planner"))
+    assert kinds(engine.check_conflicts(art("b", by="coder", version=2))) == ["parallel_creation"]
+
+
+def test_same_agent_in_same_iteration_is_not_parallel(engine):
+    engine.declare_artifact(art("a", by="planner", iteration=1))
+    assert engine.check_conflicts(art("b", by="planner", version=2, iteration=1)) == []
+
+
+def test_missing_dependency_names_the_id_and_who_needs_it(engine):
+    (conflict,) = engine.check_conflicts(art("a", type="code", by="coder", deps=["ghost"]))
+    assert conflict.conflict_type == "missing_dependency"
+    assert conflict.severity is ConflictSeverity.HIGH
+    assert conflict.related == ["ghost"]
+    assert "'ghost'" in conflict.description and "'a'" in conflict.description
+
+
+def test_self_loop_is_a_critical_cycle(engine):
+    (conflict,) = engine.check_conflicts(art("a", deps=["a"]))
+    assert conflict.conflict_type == "circular_dependency"
+    assert conflict.severity is ConflictSeverity.CRITICAL
+    assert conflict.resolution_strategy is ResolutionStrategy.ESCALATE
+    assert conflict.description == "circular dependency: a → a"
+
+
+def test_three_cycle_through_stored_artifacts_gives_the_whole_path(engine, state):
+    state.save_artifact(art("x", type="t1", deps=["y"]))
+    state.save_artifact(art("y", type="t2", deps=["z"]))
+    (conflict,) = engine.check_conflicts(art("z", type="t3", deps=["x"]))
+    assert conflict.conflict_type == "circular_dependency"
+    assert conflict.description == "circular dependency: z → x → y → z"
+    assert sorted(conflict.related) == ["x", "y"]
+
+
+def test_acyclic_diamond_is_not_a_cycle(engine, state):
+    state.save_artifact(art("base", type="t0"))
+    state.save_artifact(art("left", type="t1", deps=["base"]))
+    state.save_artifact(art("right", type="t2", deps=["base"]))
+    assert engine.check_conflicts(art("top", type="t3", deps=["left", "right"])) == []
+
+
+def test_blocked_declaration_sets_blocked_by_and_audits(engine):
+    candidate = art("a", deps=["ghost"])
+    with pytest.raises(ConflictDetectedError):
+        engine.declare_artifact(candidate)
+    assert candidate.is_blocked
+    assert [e for e, _ in engine.auditor.events] == ["conflict_detected"]
+
+
+def test_blocking_report_lists_blocked_stored_artifacts(state):
+    engine = PSMPEngine(state, config=MetaQoreConfig(governance_mode="playground"))
+    engine.declare_artifact(art("a", deps=["ghost"]))
+    engine.declare_artifact(art("b", version=2))
+    report = engine.get_blocking_report("p")
+    assert report.blocked_artifacts == ["a"]
+    assert [c.conflict_type for c in report.conflicts] == ["missing_dependency"]
+
+
+def test_playground_records_conflicts_but_never_raises(state):
+    engine = PSMPEngine(state, config=MetaQoreConfig(governance_mode="playground"))
+    stored = engine.declare_artifact(art("a", deps=["a", "ghost"]))
+    assert kinds(stored.blocked_by) == ["circular_dependency", "missing_dependency"]
+    assert state.get_artifact("a").is_blocked
+
+
+def test_adaptive_renumbers_a_version_mismatch_and_audits_it(state):
+    auditor = RecordingAuditor()
+    engine = PSMPEngine(state, config=MetaQoreConfig(governance_mode="adaptive"), auditor=auditor)
+    engine.declare_artifact(art("a"))
+    declared = engine.declare_artifact(art("b", version=7))
+    assert declared.version == 2
+    (conflict,) = declared.blocked_by
+    assert conflict.resolved and conflict.resolution_strategy is ResolutionStrategy.RETRY
+    assert not declared.is_blocked
+    assert auditor.events[-1][0] == "conflict_resolved"
+    assert auditor.events[-1][1]["auto"] is True
+
+
+def test_adaptive_still_blocks_high_and_critical(state):
+    engine = PSMPEngine(state, config=MetaQoreConfig(governance_mode="adaptive"))
+    engine.declare_artifact(art("a", by="planner", iteration=1))
+    with pytest.raises(ConflictDetectedError):
+        engine.declare_artifact(art("b", by="coder", version=2, iteration=1))
+    with pytest.raises(ConflictDetectedError):
+        engine.declare_artifact(art("c", type="code", deps=["c"]))
+
+
+def test_adaptive_merges_parallel_work_when_keys_do_not_collide(state):
+    config = MetaQoreConfig(
+        governance_mode="adaptive", rules={"parallel_creation": RuleSettings(severity="medium")}
+    )
+    engine = PSMPEngine(state, config=config)
+    engine.declare_artifact(art("a", by="planner", iteration=1, data={"api": "v1"}))
+    merged = engine.declare_artifact(art("b", by="coder", version=2, iteration=1, data={"db": "pg"}))
+    assert merged.data == {"api": "v1", "db": "pg"}
+    assert merged.metadata["merged_from"] == ["a"]
+    with pytest.raises(ConflictDetectedError):
+        engine.declare_artifact(art("c", by="tester", version=3, iteration=1, data={"api": "v2"}))
+
+
+def test_adaptive_override_supersedes_the_older_artifact(state):
+    config = MetaQoreConfig(
+        governance_mode="adaptive",
+        rules={"parallel_creation": RuleSettings(severity="low", strategy="override")},
+    )
+    engine = PSMPEngine(state, config=config)
+    engine.declare_artifact(art("a", by="planner", iteration=1))
+    engine.declare_artifact(art("b", by="coder", version=2, iteration=1))
+    assert state.get_artifact("a").metadata["superseded_by"] == "b"
+    assert state.get_artifact("b").metadata["supersedes"] == ["a"]
+
+
+def test_disabled_rule_does_not_run(state):
+    config = MetaQoreConfig(rules={"missing_dependency": RuleSettings(enabled=False)})
+    engine = PSMPEngine(state, config=config)
+    assert engine.check_conflicts(art("a", deps=["ghost"])) == []
+
+
+def test_unknown_rule_name_in_config_is_an_error(state):
+    from metaqore.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="did you mean 'parallel_creation'"):
+        PSMPEngine(state, config=MetaQoreConfig(rules={"paralel_creation": RuleSettings()}))
+
+
+class TestResolveConflict:
+    def _blocked(self, engine, candidate):
+        with pytest.raises(ConflictDetectedError) as info:
+            engine.declare_artifact(candidate)
+        return info.value.conflicts[0]
+
+    def test_retry_renumbers_a_version_mismatch(self, engine, state):
+        engine.declare_artifact(art("a"))
+        candidate = art("b", version=5)
+        conflict = self._blocked(engine, candidate)
+        resolved = engine.resolve_conflict(conflict, "retry", artifact=candidate)
+        assert resolved.resolved and candidate.version == 2
+        assert state.conflicts[conflict.id].resolved
+        assert not candidate.is_blocked
+        engine.declare_artifact(candidate)
+
+    def test_merge_combines_data_or_refuses_on_collision(self, engine):
+        engine.declare_artifact(art("a", by="planner", iteration=1, data={"api": 1}))
+        ok = art("b", by="coder", version=2, iteration=1, data={"db": 1})
+        conflict = self._blocked(engine, ok)
+        engine.resolve_conflict(conflict, ResolutionStrategy.MERGE, artifact=ok)
+        assert ok.data == {"api": 1, "db": 1}
+        clash = art("c", by="coder", version=2, iteration=1, data={"api": 2})
+        conflict = self._blocked(engine, clash)
+        with pytest.raises(ConflictDetectedError, match="collide"):
+            engine.resolve_conflict(conflict, "merge", artifact=clash)
+        assert not conflict.resolved and clash.data == {"api": 2}
+
+    def test_override_marks_the_older_superseded(self, engine, state):
+        engine.declare_artifact(art("a", by="planner", iteration=1))
+        newer = art("b", by="coder", version=2, iteration=1)
+        conflict = self._blocked(engine, newer)
+        engine.resolve_conflict(conflict, "override", artifact=newer)
+        assert state.get_artifact("a").metadata["superseded_by"] == "b"
+        assert conflict.resolution_strategy is ResolutionStrategy.OVERRIDE
+
+    def test_escalate_leaves_the_conflict_blocking(self, engine, state):
+        candidate = art("a", deps=["a"])
+        conflict = self._blocked(engine, candidate)
+        engine.resolve_conflict(conflict, "escalate", artifact=candidate)
+        assert conflict.resolution_strategy is ResolutionStrategy.ESCALATE
+        assert not conflict.resolved and candidate.is_blocked
+        assert state.conflicts[conflict.id].resolution_strategy is ResolutionStrategy.ESCALATE
+        assert engine.auditor.events[-1][0] == "conflict_escalated"
+
+
+# -- one at a time == whole set ------------------------------------------------------
+
+_TYPES = ["plan", "code", "test"]
+_AGENTS = ["planner", "coder", "tester"]
+
+
+@st.composite
+def runs(draw):
+    size = draw(st.integers(min_value=1, max_value=14))
+    # Replay order puts unset iterations first, then ascending: draw them in that order
+    # so "earlier" below means earlier in replay order.
+    iterations = sorted(
+        draw(st.lists(st.sampled_from([None, 1, 2]), min_size=size, max_size=size)),
+        key=lambda it: -1 if it is None else it,
+    )
+    specs = []
+    for position in range(size):
+        earlier = [f"a{i}" for i in range(position)]
+        deps = draw(
+            st.lists(
+                st.sampled_from([*earlier, f"a{position}", "ghost-1", "ghost-2"]),
+                max_size=3,
+                unique=True,
+            )
+        )
+        specs.append(
+            art(
+                f"a{position}",
+                type=draw(st.sampled_from(_TYPES)),
+                by=draw(st.sampled_from(_AGENTS)),
+                version=draw(st.integers(min_value=1, max_value=4)),
+                iteration=iterations[position],
+                deps=deps,
+            )
+        )
+    return specs
+
+
+def _signature(conflict_type, artifact_id, related):
+    return (conflict_type, artifact_id, tuple(sorted(related)))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(runs())
+def test_declaring_one_at_a_time_finds_what_checking_the_whole_set_finds(specs):
+    """The replay protocol: each artifact is judged against those declared before it,
+    and counts afterwards whether or not it was blocked (as in a gate run)."""
+    state = MemoryState("p")
+    engine = PSMPEngine(state)
+    one_at_a_time = []
+    for artifact in specs:
+        for conflict in engine.check_conflicts(artifact):
+            one_at_a_time.append(
+                _signature(conflict.conflict_type, conflict.artifact_id, conflict.related)
+            )
+        state.save_artifact(artifact)
+
+    index = RunIndex()
+    for position, artifact in enumerate(specs):
+        index.add(record_from_artifact(artifact, prior=False, position=position))
+    index.finalize()
+    whole_set = [
+        _signature(hit.conflict_type, hit.record.id, hit.related)
+        for rule in engine.rules
+        for hit in rule.check(index)
+    ]
+    assert sorted(one_at_a_time) == sorted(whole_set)
+
+
+def test_governance_mode_enum_values():
+    assert [m.value for m in GovernanceMode] == ["strict", "adaptive", "playground"]
