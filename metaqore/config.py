@@ -1,4 +1,4 @@
-"""Configuration: defaults < ``metaqore.yaml`` / ``[tool.metaqore]`` < ``METAQORE_*`` env < arguments."""
+"""Configuration: defaults < ``metaqore.yaml``/``[tool.metaqore]`` < ``METAQORE_*`` < arguments."""
 
 from __future__ import annotations
 
@@ -141,8 +141,7 @@ class MetaQoreConfig(BaseSettings):
                 if key not in known:
                     hint = suggest(str(key), known)
                     raise ValueError(
-                        f"unknown key '{key}'"
-                        + (f" (did you mean '{hint}'?)" if hint else "")
+                        f"unknown key '{key}'" + (f" (did you mean '{hint}'?)" if hint else "")
                     )
         return values
 
@@ -225,7 +224,9 @@ def _read_yaml_config(path: Path) -> tuple[dict[str, Any], _Source]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise ConfigurationError(f"{path}:1:1: config must be a mapping (expected key: value pairs)")
+        raise ConfigurationError(
+            f"{path}:1:1: config must be a mapping (expected key: value pairs)"
+        )
     return value, _Source(path, text, located.positions)
 
 
@@ -277,9 +278,7 @@ def _build(
 ) -> MetaQoreConfig:
     values, source = loaded
     known = set(cls.model_fields)
-    problems = [
-        unknown_key_problem((key,), str(key), known) for key in values if key not in known
-    ]
+    problems = [unknown_key_problem((key,), str(key), known) for key in values if key not in known]
     if problems:
         raise _problems_to_error(problems, source)
     token = _FILE_VALUES.set(values)

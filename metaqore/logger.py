@@ -15,7 +15,9 @@ _SECRET_KEYS = re.compile(
     r"(private_key|secret|password|passwd|token|api_key|apikey|authorization|data|content)$",
     re.IGNORECASE,
 )
-_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+_PEM_PRIVATE = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S
+)
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -85,7 +85,9 @@ def _mark(event: Any) -> tuple[int, int]:
 def _scalar(event: Any) -> Any:
     tag = event.tag
     if tag in (None, "!"):
-        tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        tag = _resolver.resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, event.value, event.implicit
+        )
     if tag not in _PLAIN_TAGS:
         line, column = _mark(event)
         raise YAMLDataError(
@@ -126,7 +128,7 @@ _NO_KEY = object()
 
 
 def _events(data: bytes | str) -> Iterator[Any]:
-    return yaml.parse(data, Loader=_SafeLoader)  # type: ignore[no-any-return]
+    return yaml.parse(data, Loader=_SafeLoader)
 
 
 def load_yaml(

@@ -91,8 +91,7 @@ def configured_rules(
     return [
         rule
         for rule in rules
-        if config.rules.get(rule.conflict_type) is None
-        or config.rules[rule.conflict_type].enabled
+        if config.rules.get(rule.conflict_type) is None or config.rules[rule.conflict_type].enabled
     ]
 
 

@@ -185,13 +185,12 @@ class RunIndex:
                 continue
             project_ids = ids.setdefault(record.project, {})
             earlier = project_ids.get(record.id)
-            if earlier is not None and earlier.prior:
-                if self._is_redeclaration(record, earlier):
-                    record.idempotent = True
-                    record.version = record.expected_version = (
-                        record.declared_version or earlier.version
-                    )
-                    continue
+            if earlier is not None and earlier.prior and self._is_redeclaration(record, earlier):
+                record.idempotent = True
+                record.version = record.expected_version = (
+                    record.declared_version or earlier.version
+                )
+                continue
             record.expected_version = top + 1
             record.follows = holder
             record.version = record.declared_version or record.expected_version

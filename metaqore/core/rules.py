@@ -12,9 +12,9 @@ Rules are plugins: this module registers the built-ins through the
 from __future__ import annotations
 
 from collections import deque
-from itertools import islice
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol, runtime_checkable
 
 from metaqore.core.models import ConflictSeverity, ResolutionStrategy
@@ -107,9 +107,7 @@ class ParallelCreationRule:
         for record in index.records:
             if record.idempotent:
                 continue
-            group = groups.setdefault(
-                (record.project, record.artifact_type, record.iteration), {}
-            )
+            group = groups.setdefault((record.project, record.artifact_type, record.iteration), {})
             if record.prior:
                 group.setdefault(record.agent, record)
                 continue
@@ -138,9 +136,7 @@ class ParallelCreationRule:
             },
             "more_rivals": more,
         }
-        return RuleHit(
-            self.conflict_type, record, message, tuple(o.id for o in listed), evidence
-        )
+        return RuleHit(self.conflict_type, record, message, tuple(o.id for o in listed), evidence)
 
 
 class MissingDependencyRule:

@@ -29,6 +29,7 @@ def metaqore_conflict_rules() -> list[ConflictRule]:
     ``conflict_type``, a default ``severity`` and ``strategy``, and ``check(index)`` that
     yields :class:`metaqore.core.rules.RuleHit` for records of the run being judged.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -39,3 +40,4 @@ def metaqore_routing_policies() -> list[type[RoutingPolicy]]:
     canonical ``name`` and a tuple of ``aliases``; ``resolve_routing_policy`` finds it by
     either (case-insensitively, ``-`` read as ``_``).
     """
+    raise NotImplementedError

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 _BUILTIN_PLUGINS = ("metaqore.core.rules", "metaqore.core.security")
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 
 
@@ -70,9 +70,7 @@ def routing_policies(
     for batch in reversed(manager.hook.metaqore_routing_policies()):
         for policy in batch or ():
             if policy.name in policies and policies[policy.name] is not policy:
-                raise ConfigurationError(
-                    f"two plugins register the routing policy '{policy.name}'"
-                )
+                raise ConfigurationError(f"two plugins register the routing policy '{policy.name}'")
             policies[policy.name] = policy
     return policies
 

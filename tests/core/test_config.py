@@ -135,9 +135,7 @@ def test_nested_unknown_key_in_a_waiver_is_located(tmp_path):
 
 def test_waiver_requires_an_expiry(tmp_path):
     path = tmp_path / "metaqore.yaml"
-    path.write_text(
-        "waivers:\n  - {rule: r, project: p, artifact: a, reason: x, approved_by: b}\n"
-    )
+    path.write_text("waivers:\n  - {rule: r, project: p, artifact: a, reason: x, approved_by: b}\n")
     with pytest.raises(ConfigurationError, match="missing required key 'expires'"):
         MetaQoreConfig.from_yaml(path)
 

@@ -9,7 +9,7 @@ from memory_state import MemoryState
 
 from metaqore.config import GovernanceMode, MetaQoreConfig, RuleSettings
 from metaqore.core.models import Artifact, ConflictSeverity, ResolutionStrategy
-from metaqore.core.psmp import PSMPEngine, ProjectNotFoundError, record_from_artifact
+from metaqore.core.psmp import ProjectNotFoundError, PSMPEngine, record_from_artifact
 from metaqore.core.records import RunIndex
 from metaqore.exceptions import ConflictDetectedError
 
@@ -53,7 +53,9 @@ def test_create_artifact_numbers_after_the_highest_stored_version(engine, state)
     first = engine.create_artifact(project_id="p", artifact_type="plan", data={}, created_by="a")
     assert first.version == 1
     engine.declare_artifact(first)
-    second = engine.create_artifact(project_id="p", artifact_type="plan", data={"x": 1}, created_by="a")
+    second = engine.create_artifact(
+        project_id="p", artifact_type="plan", data={"x": 1}, created_by="a"
+    )
     code = engine.create_artifact(project_id="p", artifact_type="code", data={}, created_by="a")
     assert (second.version, code.version) == (2, 1)
     assert state.list_artifacts("p") == [first]  # create_artifact does not persist
@@ -221,7 +223,9 @@ def test_adaptive_merges_parallel_work_when_keys_do_not_collide(state):
     )
     engine = PSMPEngine(state, config=config)
     engine.declare_artifact(art("a", by="planner", iteration=1, data={"api": "v1"}))
-    merged = engine.declare_artifact(art("b", by="coder", version=2, iteration=1, data={"db": "pg"}))
+    merged = engine.declare_artifact(
+        art("b", by="coder", version=2, iteration=1, data={"db": "pg"})
+    )
     assert merged.data == {"api": "v1", "db": "pg"}
     assert merged.metadata["merged_from"] == ["a"]
     with pytest.raises(ConflictDetectedError):
