@@ -8,6 +8,7 @@ ship it to the controller and the JSON report is just ``to_dict``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -151,6 +152,19 @@ class ProjectResult:
         )
 
 
+@dataclass(frozen=True)
+class ArtifactRef:
+    """One declared artifact, for reports that list every artifact (JUnit)."""
+
+    project_id: str
+    artifact_id: str
+    artifact_type: str
+    agent: str
+    version: int
+    path: str
+    line: int
+
+
 @dataclass
 class WaiverReport:
     """Waivers that did not apply, so stale decisions don't linger unseen."""
@@ -178,7 +192,15 @@ class Verdict:
     audit_path: str | None = None
     audit_head_hash: str | None = None
     baseline_path: str | None = None
+    # project -> blocked artifact ids in replay order
     blocked_artifacts: dict[str, list[str]] = field(default_factory=dict)
+    # project -> artifact -> depends_on, for the artifacts findings name (Mermaid graph)
+    dependencies: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    tool_version: str = ""
+    # Every artifact of the run, produced on demand (not shipped between processes).
+    artifact_refs: Callable[[], Iterable[ArtifactRef]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     # -- buckets --------------------------------------------------------------------
     def bucket(self, status: Status) -> list[Finding]:
@@ -303,6 +325,8 @@ class Verdict:
         data["findings"] = [finding.to_dict() for finding in self.findings]
         data["artifacts_total"] = self.artifacts
         data["blocked_artifacts"] = self.blocked_artifacts
+        data["dependencies"] = self.dependencies
+        data["tool_version"] = self.tool_version
         return data
 
     @classmethod
@@ -326,12 +350,15 @@ class Verdict:
             audit_head_hash=audit.get("head_hash"),
             baseline_path=(data.get("baseline") or {}).get("path"),
             blocked_artifacts=dict(data.get("blocked_artifacts", {})),
+            dependencies=dict(data.get("dependencies", {})),
+            tool_version=data.get("tool_version", ""),
         )
 
 
 __all__ = [
     "REPORT_VERSION",
     "SEVERITY_ORDER",
+    "ArtifactRef",
     "Finding",
     "Location",
     "ProjectResult",

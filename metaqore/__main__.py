@@ -1,0 +1,7 @@
+"""``python -m metaqore``."""
+
+from __future__ import annotations
+
+from metaqore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""``metaqore check``: run the gate on manifests and write every report asked for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from metaqore.cli.common import add_config_options, add_debug, config_from_args
+
+
+def add_parser(commands: Any, name: str) -> None:
+    parser = commands.add_parser(
+        name,
+        help="judge artifact manifests (the gate)",
+        description="Replay artifact manifests through PSMP and SecureGateway, write the "
+        "reports, append the run to the audit chain, and exit 1 when anything blocks.",
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH",
+        help="manifest files, directories or globs (default: the config's manifest globs, "
+        "**/*.metaqore.{yaml,yml,json,jsonl})",
+    )
+    add_config_options(parser)
+    parser.add_argument("--db", metavar="DSN", help="persistent store, e.g. sqlite:///state.db")
+    parser.add_argument(
+        "--audit-log", metavar="PATH", help="audit file to append to (default: metaqore-audit.jsonl)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report here")
+    parser.add_argument("--sarif", metavar="PATH", help="write a SARIF 2.1.0 report here")
+    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown summary here")
+    github = parser.add_mutually_exclusive_group()
+    github.add_argument(
+        "--github", dest="github", action="store_true", default=None,
+        help="GitHub annotations, step summary and outputs (default: on when GITHUB_ACTIONS=true)",
+    )
+    github.add_argument("--no-github", dest="github", action="store_false")
+    parser.add_argument(
+        "--baseline", metavar="FILE", help="report only findings not recorded in FILE"
+    )
+    parser.add_argument(
+        "--write-baseline", metavar="FILE", help="record the current findings in FILE"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only blocking findings and the summary"
+    )
+    color = parser.add_mutually_exclusive_group()
+    color.add_argument("--no-color", dest="color", action="store_false", default=None)
+    color.add_argument("--color", dest="color", action="store_true", help="force colour")
+    add_debug(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from metaqore.gate import GateOptions, run_gate
+    from metaqore.gate.baseline import baseline_text
+    from metaqore.report import ReportContext, get_formatter, write_report
+
+    root = Path.cwd()
+    config = config_from_args(args)
+    options = GateOptions(
+        config=config,
+        paths=args.paths,
+        root=root,
+        audit_log=args.audit_log,
+        db=args.db,
+        baseline=Path(args.baseline) if args.baseline else None,
+    )
+    verdict = run_gate(options)
+
+    color = args.color if args.color is not None else _wants_color()
+    context = ReportContext(
+        root=root, color=color, quiet=args.quiet, tool_version=verdict.tool_version
+    )
+    for option, format_name in (
+        ("json", "json"),
+        ("junit_xml", "junit"),
+        ("sarif", "sarif"),
+        ("markdown", "markdown"),
+    ):
+        target = getattr(args, option)
+        if target:
+            write_report(Path(target), get_formatter(format_name).render(verdict, context))
+    if args.write_baseline:
+        write_report(Path(args.write_baseline), baseline_text(verdict))
+
+    github = args.github if args.github is not None else os.environ.get("GITHUB_ACTIONS") == "true"
+    if github:
+        from metaqore.report.github import publish_github
+
+        sys.stdout.write(get_formatter("github").render(verdict, context))
+        publish_github(
+            verdict,
+            context=context,
+            environ=os.environ,
+            markdown=get_formatter("markdown").render(verdict, context),
+            report_path=args.json,
+        )
+    sys.stdout.write(get_formatter("terminal").render(verdict, context))
+    sys.stdout.flush()
+    return int(verdict.exit_code)
+
+
+def _wants_color() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"

@@ -1,0 +1,110 @@
+"""``metaqore checkpoint list|create|restore``: project snapshots in a persistent store."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from metaqore.cli.common import add_debug
+from metaqore.exceptions import ConfigurationError
+
+
+def add_parser(commands: Any, name: str) -> None:
+    parser = commands.add_parser(name, help="list, create or restore project checkpoints")
+    actions = parser.add_subparsers(dest="checkpoint_command", metavar="ACTION", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--db", metavar="DSN", help="the store (default: the config's storage_dsn)"
+        )
+        sub.add_argument("--config", metavar="FILE", help="config file")
+        add_debug(sub)
+
+    listing = actions.add_parser("list", help="checkpoints, oldest first")
+    common(listing)
+    listing.add_argument("--project", metavar="ID", help="only this project")
+    listing.set_defaults(handler=run_list)
+
+    create = actions.add_parser("create", help="snapshot a project now")
+    common(create)
+    create.add_argument("--project", metavar="ID", required=True)
+    create.add_argument("--label", metavar="LABEL", default="manual")
+    create.set_defaults(handler=run_create)
+
+    restore = actions.add_parser(
+        "restore", help="restore a project (after an automatic backup checkpoint)"
+    )
+    common(restore)
+    restore.add_argument("checkpoint_id", metavar="CHECKPOINT_ID")
+    restore.set_defaults(handler=run_restore)
+
+
+@contextmanager
+def _state(args: argparse.Namespace) -> Iterator[Any]:
+    from pathlib import Path
+
+    from metaqore.config import load_config
+    from metaqore.core.state_manager import StateManager
+    from metaqore.storage.backends.sqlite import SQLiteBackend
+
+    config = load_config(args.config, cwd=Path.cwd())
+    dsn = args.db or config.storage_dsn
+    if dsn in ("sqlite://", "sqlite:///:memory:"):
+        raise ConfigurationError(
+            "checkpoints need a persistent store: pass --db sqlite:///path.db "
+            "(or postgresql+psycopg://...) or set storage_dsn"
+        )
+    backend = SQLiteBackend(
+        dsn, timeout=config.store_timeout, compress_checkpoints=config.checkpoint_compression
+    )
+    try:
+        yield StateManager(
+            backend,
+            checkpoint_retention=config.checkpoint_retention,
+            compress_checkpoints=config.checkpoint_compression,
+        )
+    finally:
+        backend.close()
+
+
+def _describe(checkpoint: Any) -> str:
+    snapshot = checkpoint.snapshot
+    return (
+        f"{checkpoint.id}  {checkpoint.created_at.isoformat(timespec='seconds')}  "
+        f"{checkpoint.project_id}  {checkpoint.label}  "
+        f"({len(snapshot.get('artifacts', []))} artifacts, {len(snapshot.get('tasks', []))} tasks)"
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _state(args) as state:
+        projects = [args.project] if args.project else [p.id for p in state.list_projects()]
+        found = 0
+        for project_id in projects:
+            for checkpoint in state.get_checkpoints(project_id):
+                print(_describe(checkpoint))
+                found += 1
+        if not found:
+            print("no checkpoints")
+    return 0
+
+
+def run_create(args: argparse.Namespace) -> int:
+    with _state(args) as state:
+        if state.get_project(args.project) is None:
+            raise ConfigurationError(f"project '{args.project}' is not in the store")
+        print("created " + _describe(state.create_checkpoint(args.project, args.label)))
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    with _state(args) as state:
+        project = state.restore_checkpoint(args.checkpoint_id)
+        print(
+            f"restored project {project.id} from {args.checkpoint_id} "
+            f"({len(project.artifacts)} artifacts); the previous state was saved first as an "
+            "auto-backup checkpoint"
+        )
+    return 0

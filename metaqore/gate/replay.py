@@ -1,0 +1,765 @@
+"""The gate: manifests in, verdict out. Every front door calls :func:`run_gate`.
+
+One run: find the manifests, load them into compact records, add what the store
+already holds, run the PSMP rules, propagate sensitivity and apply SecureGateway,
+sort findings into buckets (mode, threshold, auto-resolution, waivers, baseline),
+write the run's section of the audit chain and, when the run passes, the store.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from metaqore.config import GovernanceMode, MetaQoreConfig
+from metaqore.core.canonical import content_hash, sha256_text
+from metaqore.core.models import (
+    ConflictSeverity,
+    ResolutionStrategy,
+    TaskSensitivity,
+    VetoReason,
+)
+from metaqore.core.psmp import (
+    MECHANICAL_STRATEGIES,
+    configured_rules,
+    data_keys_collide,
+    rule_severity,
+    rule_strategy,
+)
+from metaqore.core.records import ArtifactRecord, RunIndex
+from metaqore.core.rules import ConflictRule
+from metaqore.core.security import SecureGateway
+from metaqore.exceptions import ManifestErrors, MetaQoreError
+from metaqore.gate.baseline import load_baseline
+from metaqore.gate.findings import (
+    artifact_veto_finding,
+    conflict_finding,
+    event_veto_finding,
+)
+from metaqore.gate.verdict import ArtifactRef, Finding, ProjectResult, Status, Verdict
+from metaqore.gate.waivers import WaiverBook, waived_by
+
+_SENSITIVITIES = list(TaskSensitivity)
+_AUTO_SEVERITIES = frozenset({ConflictSeverity.LOW.value, ConflictSeverity.MEDIUM.value})
+_IN_MEMORY_DSNS = frozenset({"sqlite://", "sqlite:///:memory:", ""})
+
+
+class Progress(Protocol):
+    def __call__(self, stage: str, done: int, total: int | None = None) -> None: ...
+
+
+@dataclass
+class GateOptions:
+    """What one gate run judges and how; front doors fill this from their own options."""
+
+    config: MetaQoreConfig
+    paths: Sequence[str] = ()
+    root: Path = field(default_factory=Path.cwd)
+    audit: bool = True  # False: write no audit records (pytest-xdist workers)
+    audit_log: str | None = None  # None: config.audit_log
+    db: str | None = None  # None = config.storage_dsn
+    baseline: Path | None = None
+    run_id: str | None = None
+    extra_rules: Sequence[ConflictRule] = ()
+    today: date | None = None
+    progress: Progress | None = None
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"run-{stamp}-{secrets.token_hex(3)}"
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: records form no cycles, and a million of
+    them make every collection walk the whole heap."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _CollectingAuditor:
+    """Receives SecureGateway's audit calls so the gate can write them in run order."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def log_routing_decision(self, payload: dict[str, Any]) -> None:
+        self.records.append(("routing_decision", dict(payload)))
+
+    def log_veto_event(self, veto: VetoReason, context: dict[str, Any] | None = None) -> None:
+        self.records.append(("veto", {"veto": veto.model_dump(mode="json"), **(context or {})}))
+
+
+class _NullAuditor:
+    path = None
+    head_hash = None
+
+    def log_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        return None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:
+        return None
+
+
+def _open_auditor(options: GateOptions, run_id: str) -> Any:
+    target = options.audit_log or options.config.audit_log
+    if not options.audit or not target:
+        return _NullAuditor()
+    from metaqore.core.audit import ComplianceAuditor
+
+    path = Path(target)
+    if not path.is_absolute():
+        path = options.root / path
+    return ComplianceAuditor(
+        organization=options.config.organization,
+        path=path,
+        run_id=run_id,
+        flush_interval=20_000,
+        lock_timeout=options.config.store_timeout,
+    )
+
+
+def _mask_dsn(dsn: str) -> str:
+    from metaqore.logger import redact_text
+
+    return redact_text(dsn)
+
+
+class _Judge:
+    """The state of one replay after loading: records, findings and their evidence."""
+
+    def __init__(self, options: GateOptions, index: RunIndex, load: Any) -> None:
+        self.options = options
+        self.config = options.config
+        self.index = index
+        self.load = load
+        self.findings: list[Finding] = []
+        self.routing: dict[int, tuple[str, str]] = {}  # record key -> (provider, decision)
+        self.sensitivity: dict[int, int] = {}  # record key -> effective rank
+        self.collector = _CollectingAuditor()
+        self.gateway = SecureGateway(config=self.config, auditor=self.collector)
+
+    # -- PSMP --------------------------------------------------------------------------
+    def run_rules(self) -> None:
+        from metaqore.plugins.manager import conflict_rules
+
+        rules = configured_rules(
+            self.config, [*conflict_rules(), *self.options.extra_rules]
+        )
+        for rule in rules:
+            severity = rule_severity(rule, self.config).value
+            strategy = rule_strategy(rule, self.config).value
+            for hit in rule.check(self.index):
+                self.findings.append(
+                    conflict_finding(hit, self.index, severity=severity, strategy=strategy)
+                )
+
+    # -- SecureGateway -------------------------------------------------------------------
+    def _own_rank(self, record: ArtifactRecord, cache: dict[Any, int]) -> int:
+        if record.prior or record.idempotent:
+            stored = record.sensitivity
+            return _SENSITIVITIES.index(TaskSensitivity(stored)) if stored else 0
+        task = record.task
+        key = (record.agent, record.artifact_type, task, record.sensitivity)
+        rank = cache.get(key)
+        if rank is None:
+            classified = self.gateway.classify_task(
+                agent_name=record.agent,
+                task_type=(task.type if task and task.type else f"{record.artifact_type}_creation"),
+                has_private_data=bool(task and task.has_private_data),
+                has_sensitive_data=bool(task and task.has_sensitive_data),
+                is_security_task=bool(task and task.is_security_task),
+            )
+            rank = classified.rank
+            if record.sensitivity:
+                rank = max(rank, TaskSensitivity(record.sensitivity).rank)
+            cache[key] = rank
+        return rank
+
+    def propagate_sensitivity(self) -> dict[int, int]:
+        """Effective sensitivity of every judged record, dependencies first.
+
+        Returns record key -> key of the upstream record that raised it (if one did).
+        """
+        records = self.index.records
+        edges = self.index.edges()
+        cache: dict[Any, int] = {}
+        effective = self.sensitivity
+        source: dict[int, int] = {}
+        for component in self.index.components():
+            best = -1
+            best_source: int | None = None
+            members = set(component) if len(component) > 1 else None
+            for key in component:
+                own = self._own_rank(records[key], cache)
+                if own > best:
+                    best, best_source = own, key
+                for target in edges[key]:
+                    if members is not None and target in members:
+                        continue
+                    if target == key:
+                        continue
+                    upstream = effective.get(target)
+                    if upstream is None:
+                        upstream = self._own_rank(records[target], cache)
+                        effective[target] = upstream
+                    if upstream > best:
+                        best, best_source = upstream, source.get(target, target)
+            for key in component:
+                effective[key] = best
+                if best_source is not None and best_source != key:
+                    own = self._own_rank(records[key], cache)
+                    if best > own:
+                        source[key] = best_source
+        return source
+
+    def apply_gateway(self) -> None:
+        sources = self.propagate_sensitivity()
+        records = self.index.records
+        require = {s.value for s in self.config.require_signatures}
+        for record in self.index.judged():
+            rank = self.sensitivity.get(record.key, 0)
+            sensitivity = _SENSITIVITIES[rank]
+            evidence: dict[str, Any] = {"sensitivity": sensitivity.value}
+            upstream = sources.get(record.key)
+            if upstream is not None:
+                evidence["sensitivity_source"] = records[upstream].id
+            task = record.task
+            if task is not None and task.provider:
+                veto = self.gateway.evaluate_route(sensitivity=sensitivity, provider=task.provider)
+                if veto is None:
+                    self.routing[record.key] = (task.provider, "allowed")
+                else:
+                    self.routing[record.key] = (task.provider, "vetoed")
+                    self._artifact_veto(veto, record, evidence)
+            if record.provenance or sensitivity.value in require:
+                # The gateway audits provenance vetoes itself.
+                veto = self.gateway.verify_provenance(
+                    artifact_id=record.id,
+                    artifact_type=record.artifact_type,
+                    version=record.version,
+                    content_hash=record.content_hash,
+                    sensitivity=sensitivity,
+                    created_by=record.agent,
+                    provenance=record.provenance,
+                )
+                if veto is not None:
+                    self._artifact_veto(veto, record, evidence, audited=True)
+
+    def _artifact_veto(
+        self,
+        veto: VetoReason,
+        record: ArtifactRecord,
+        evidence: dict[str, Any],
+        *,
+        audited: bool = False,
+    ) -> None:
+        finding = artifact_veto_finding(veto, record, evidence=evidence)
+        self.findings.append(finding)
+        if audited:
+            return
+        self.collector.records.append(
+            (
+                "veto",
+                {
+                    "veto": veto.model_dump(mode="json"),
+                    "project_id": record.project,
+                    "artifact_id": record.id,
+                    "agent_name": record.agent,
+                    "fingerprint": finding.fingerprint,
+                },
+            )
+        )
+
+    def judge_events(self) -> None:
+        """Tasks' status histories and the run's trace events, per project."""
+        by_project: dict[str, list[tuple[Any, Any, int]]] = {}
+
+        def replay_order(manifest: Any) -> tuple[int, str]:
+            iteration = manifest.run.iteration if manifest.run is not None else None
+            return (-1 if iteration is None else iteration, manifest.file.display)
+
+        for manifest in sorted(self.load.manifests, key=replay_order):
+            items = by_project.setdefault(manifest.project.id, [])
+            for task, line in manifest.tasks:
+                items.append((manifest, task, line))
+            for event, line in manifest.events:
+                items.append((manifest, event, line))
+        for project, items in by_project.items():
+            self.gateway.reset_run_state()
+            for manifest, item, line in items:
+                self._judge_event(project, manifest.file.display, item, line)
+
+    def _judge_event(self, project: str, path: str, item: Any, line: int) -> None:
+        from metaqore.manifest.schema import (
+            GraphNodeEvent,
+            ManifestTask,
+            MessageEvent,
+            TransitionEvent,
+        )
+
+        # (subject, description, veto or None), judged in trace order: the gateway keeps
+        # per-run state (children per node, participants per conversation).
+        checks: list[tuple[str, str, VetoReason | None]] = []
+        gateway = self.gateway
+        if isinstance(item, ManifestTask):
+            statuses = [status.value for status in item.history]
+            for before, after in zip(statuses, statuses[1:], strict=False):
+                transition = {"entity": "task", "id": item.id, "from": before, "to": after}
+                checks.append(
+                    (
+                        item.id,
+                        f"task '{item.id}' {before} -> {after}",
+                        gateway.veto_state_transition(transition),
+                    )
+                )
+            if statuses and statuses[-1] != item.status.value:
+                veto = VetoReason(
+                    reason=(
+                        f"history ends in '{statuses[-1]}' but status is '{item.status.value}'"
+                    ),
+                    policy_violated="state_transition",
+                    details={"entity": "task", "id": item.id},
+                )
+                self.collector.log_veto_event(veto, {"project_id": project, "task_id": item.id})
+                checks.append((item.id, f"task '{item.id}'", veto))
+        elif isinstance(item, GraphNodeEvent):
+            node = item.model_dump(exclude_none=True)
+            checks.append((item.id, f"graph node '{item.id}'", gateway.veto_graph_node(node)))
+        elif isinstance(item, MessageEvent):
+            message = item.model_dump(exclude_none=True)
+            checks.append(
+                (
+                    item.id or f"{item.conversation}#{item.turn}",
+                    f"message {item.conversation} turn {item.turn} from {item.sender}",
+                    gateway.veto_conversation_message(message),
+                )
+            )
+        elif isinstance(item, TransitionEvent):
+            transition = item.model_dump(by_alias=True, exclude_none=True)
+            checks.append(
+                (
+                    item.id,
+                    f"{item.entity} '{item.id}' {item.from_} -> {item.to}",
+                    gateway.veto_state_transition(transition),
+                )
+            )
+        event_hash = content_hash(item.model_dump(mode="json", by_alias=True))
+        for subject, description, found in checks:
+            if found is None:
+                continue
+            veto = found
+            self.findings.append(
+                event_veto_finding(
+                    veto,
+                    project=project,
+                    subject=subject,
+                    description=description,
+                    event_hash=event_hash,
+                    path=path,
+                    line=line,
+                )
+            )
+
+    # -- buckets -------------------------------------------------------------------------
+    def sort_into_buckets(self, baseline: set[str]) -> WaiverBook:
+        config = self.config
+        mode = config.governance_mode
+        threshold = config.fail_on.rank
+        today = self.options.today or datetime.now(UTC).date()
+        book = WaiverBook(config.waivers, today=today, content_of=self._content_of)
+        for finding in self.findings:
+            if (
+                mode is GovernanceMode.ADAPTIVE
+                and finding.kind == "conflict"
+                and self._auto_resolve(finding)
+            ):
+                finding.status = Status.AUTO_RESOLVED
+                continue
+            waiver = book.match(finding)
+            if waiver is not None:
+                finding.status = Status.WAIVED
+                finding.waived_by = waived_by(waiver)
+            elif finding.fingerprint in baseline:
+                finding.status = Status.BASELINED
+            elif (
+                mode is GovernanceMode.PLAYGROUND
+                or ConflictSeverity(finding.severity).rank < threshold
+            ):
+                finding.status = Status.WARNING
+            else:
+                finding.status = Status.BLOCKING
+        return book
+
+    def _content_of(self, project: str, artifact_id: str) -> str | None:
+        record = self.index.resolve(project, artifact_id)
+        return record.content_hash if record is not None else None
+
+    def _auto_resolve(self, finding: Finding) -> bool:
+        """Apply a low/medium conflict's strategy when no human judgement is needed."""
+        if finding.severity not in _AUTO_SEVERITIES or finding.strategy is None:
+            return False
+        strategy = ResolutionStrategy(finding.strategy)
+        if strategy not in MECHANICAL_STRATEGIES:
+            return False
+        record = self.index.resolve(finding.project_id, finding.artifact_id)
+        if record is None:
+            return False
+        if strategy is ResolutionStrategy.RETRY:
+            if finding.rule != "version_mismatch":
+                return False
+            finding.evidence["resolved_version"] = record.expected_version
+            record.version = record.expected_version
+        elif strategy is ResolutionStrategy.MERGE:
+            keys = [record.data_keys]
+            for related_id in finding.related:
+                other = self.index.resolve(record.project, related_id)
+                keys.append(other.data_keys if other is not None else None)
+            if any(group is None for group in keys):
+                return False
+            collisions = data_keys_collide(keys)
+            if collisions:
+                return False
+            finding.evidence["merged_with"] = list(finding.related)
+        else:
+            finding.evidence["supersedes"] = list(finding.related)
+        finding.evidence["auto_resolution"] = strategy.value
+        return True
+
+
+def _write_audit(auditor: Any, judge: _Judge, verdict: Verdict, started: dict[str, Any]) -> None:
+    log = auditor.log_event
+    routing = judge.routing
+    sensitivity = judge.sensitivity
+    for record in judge.index.run_records:
+        payload: dict[str, Any] = {
+            "project_id": record.project,
+            "artifact_id": record.id,
+            "artifact_type": record.artifact_type,
+            "version": record.version,
+            "agent": record.agent,
+            "content_hash": record.content_hash,
+            "iteration": record.iteration,
+        }
+        if record.idempotent:
+            payload["idempotent"] = True
+        rank = sensitivity.get(record.key)
+        if rank is not None:
+            payload["sensitivity"] = _SENSITIVITIES[rank].value
+        route = routing.get(record.key)
+        if route is not None:
+            payload["provider"], payload["routing"] = route
+        log("artifact_declared", payload)
+    for event_type, payload in judge.collector.records:
+        log(event_type, payload)
+    for finding in verdict.findings:
+        if finding.kind != "conflict":
+            continue
+        payload = {
+            "conflict_type": finding.rule,
+            "project_id": finding.project_id,
+            "artifact_id": finding.artifact_id,
+            "related": finding.related,
+            "severity": finding.severity,
+            "strategy": finding.strategy,
+            "fingerprint": finding.fingerprint,
+            "status": finding.status.value,
+        }
+        log("conflict_detected", payload)
+        if finding.status is Status.AUTO_RESOLVED:
+            log(
+                "conflict_resolved",
+                {**payload, "auto": True, "resolution": finding.evidence.get("auto_resolution")},
+            )
+    for finding in verdict.findings:
+        if finding.status is Status.WAIVED and finding.waived_by is not None:
+            log(
+                "waiver_applied",
+                {
+                    "rule": finding.rule,
+                    "project_id": finding.project_id,
+                    "artifact_id": finding.artifact_id,
+                    "fingerprint": finding.fingerprint,
+                    **finding.waived_by,
+                },
+            )
+    log(
+        "run_finished",
+        {
+            "verdict": verdict.verdict,
+            "exit_code": verdict.exit_code,
+            "summary": verdict.summary,
+            "counts": verdict.counts,
+            "started_at": started["started_at"],
+        },
+    )
+
+
+def _store_dsn(options: GateOptions) -> str | None:
+    dsn = options.db if options.db is not None else options.config.storage_dsn
+    return None if dsn in _IN_MEMORY_DSNS else dsn
+
+
+def _config_hash(config: MetaQoreConfig) -> str:
+    from metaqore.core.canonical import canonical_json
+
+    return sha256_text(canonical_json(config.model_dump(mode="json")))
+
+
+def run_gate(options: GateOptions) -> Verdict:
+    """Judge the manifests ``options`` names; raise MetaQoreError subclasses on bad input.
+
+    Bad input (unreadable manifests, nothing to check, bad baseline) still leaves a
+    record of the failed run in the audit chain, and never touches the store.
+    """
+    from metaqore import __version__
+    from metaqore.manifest import discover_manifests, load_manifests
+
+    config = options.config
+    run_id = options.run_id or new_run_id()
+    auditor = _open_auditor(options, run_id)
+    started: dict[str, Any] = {
+        "engine_version": __version__,
+        "run_id": run_id,
+        "mode": config.governance_mode.value,
+        "policy": config.secure_gateway_policy,
+        "fail_on": config.fail_on.value,
+        "config_hash": _config_hash(config),
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+    dsn = _store_dsn(options)
+    if dsn:
+        started["store"] = _mask_dsn(dsn)
+    try:
+        with auditor.exclusive(), _collector_paused():
+            try:
+                baseline = load_baseline(options.baseline) if options.baseline else set()
+                files = discover_manifests(options.paths, config=config, root=options.root)
+                index = RunIndex()
+                load = load_manifests(
+                    files,
+                    config=config,
+                    index=index,
+                    keep_data_keys=config.governance_mode is GovernanceMode.ADAPTIVE,
+                    keep_data=dsn is not None,
+                )
+            except MetaQoreError as error:
+                _audit_failed_run(auditor, started, error)
+                raise
+            started["manifests"] = [
+                {"path": manifest.file.display, "sha256": manifest.sha256}
+                for manifest in load.manifests
+            ]
+            store_scope = _open_store(dsn, config, load) if dsn else nullcontext(None)
+            with store_scope as transaction:
+                if transaction is not None:
+                    _add_prior(index, transaction, load)
+                index.finalize()
+                judge = _Judge(options, index, load)
+                judge.run_rules()
+                judge.apply_gateway()
+                judge.judge_events()
+                book = judge.sort_into_buckets(baseline)
+                verdict = _verdict(options, judge, book, run_id, auditor)
+                auditor.log_event("run_started", started)
+                _write_audit(auditor, judge, verdict, started)
+                if transaction is not None:
+                    _persist(transaction, judge, verdict, config)
+    finally:
+        auditor.close()
+    verdict.audit_head_hash = getattr(auditor, "head_hash", None)
+    return verdict
+
+
+def _audit_failed_run(auditor: Any, started: dict[str, Any], error: MetaQoreError) -> None:
+    problems = error.errors if isinstance(error, ManifestErrors) else [error]
+    auditor.log_event("run_started", started)
+    auditor.log_event(
+        "run_finished",
+        {
+            "verdict": "error",
+            "exit_code": error.exit_code,
+            "error": type(error).__name__,
+            "problems": len(problems),
+            "messages": [str(problem) for problem in problems[:20]],
+            "started_at": started["started_at"],
+        },
+    )
+
+
+def _open_store(dsn: str, config: MetaQoreConfig, load: Any) -> Any:
+    from metaqore.storage.backends.sqlite import SQLiteBackend
+
+    backend = SQLiteBackend(
+        dsn, timeout=config.store_timeout, compress_checkpoints=config.checkpoint_compression
+    )
+    return _closing_transaction(backend, sorted(load.projects))
+
+
+@contextmanager
+def _closing_transaction(backend: Any, project_ids: list[str]) -> Iterator[Any]:
+    try:
+        with backend.run_transaction(project_ids) as transaction:
+            yield transaction
+    finally:
+        backend.close()
+
+
+def _add_prior(index: RunIndex, transaction: Any, load: Any) -> None:
+    for row in transaction.iter_artifact_records(sorted(load.projects)):
+        index.add_prior(
+            ArtifactRecord(
+                project=row.project_id,
+                id=row.id,
+                artifact_type=row.artifact_type,
+                agent=row.created_by,
+                content_hash=row.content_hash,
+                declared_version=row.version,
+                iteration=row.iteration,
+                depends_on=row.depends_on,
+                sensitivity=row.sensitivity,
+                source="(store)",
+            )
+        )
+
+
+def _persist(transaction: Any, judge: _Judge, verdict: Verdict, config: MetaQoreConfig) -> None:
+    """A passing run's new artifacts become history; a blocked or playground run writes
+    nothing (the transaction rolls back when the ``with`` block ends)."""
+    if not verdict.passed or config.governance_mode is GovernanceMode.PLAYGROUND:
+        return
+    now = datetime.now(UTC)
+    transaction.ensure_projects(
+        [
+            {"id": pid, "name": info.name or pid, "organization": info.organization or config.organization}
+            for pid, info in judge.load.projects.items()
+        ]
+    )
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for record in judge.index.judged():
+            rank = judge.sensitivity.get(record.key)
+            route = judge.routing.get(record.key)
+            metadata: dict[str, Any] = {"source": record.source, "line": record.line}
+            if route is not None:
+                metadata["llm_provider"] = route[0]
+            yield {
+                "project_id": record.project,
+                "id": record.id,
+                "version": record.version,
+                "artifact_type": record.artifact_type,
+                "iteration": record.iteration,
+                "created_by": record.agent,
+                "created_at": now,
+                "content_hash": record.content_hash,
+                "depends_on": list(record.depends_on),
+                "data_json": record.data_json,
+                "metadata": metadata,
+                "provenance": [dict(entry) for entry in record.provenance],
+                "sensitivity": _SENSITIVITIES[rank].value if rank is not None else None,
+            }
+
+    transaction.bulk_save_artifacts(rows())
+    transaction.commit()
+
+
+def _verdict(
+    options: GateOptions, judge: _Judge, book: WaiverBook, run_id: str, auditor: Any
+) -> Verdict:
+    from metaqore import __version__
+
+    config = options.config
+    index = judge.index
+    counts: dict[str, int] = {}
+    for record in index.run_records:
+        counts[record.project] = counts.get(record.project, 0) + 1
+    projects = [
+        ProjectResult(
+            project_id=pid,
+            name=info.name,
+            organization=info.organization,
+            artifacts=counts.get(pid, 0),
+            paths=list(info.paths),
+            line=info.line,
+        )
+        for pid, info in sorted(judge.load.projects.items())
+    ]
+    blocked: dict[str, list[str]] = {}
+    named: dict[str, set[str]] = {}
+    for finding in judge.findings:
+        names = named.setdefault(finding.project_id, set())
+        names.add(finding.artifact_id)
+        names.update(finding.related)
+        if finding.blocking:
+            ids = blocked.setdefault(finding.project_id, [])
+            if finding.artifact_id not in ids:
+                ids.append(finding.artifact_id)
+    def replay_position(project: str, artifact_id: str) -> int:
+        found = index.resolve(project, artifact_id)
+        return found.key if found is not None else len(index.records)
+
+    for project, ids in blocked.items():
+        ids.sort(key=lambda i, p=project: replay_position(p, i))  # type: ignore[misc]
+    dependencies: dict[str, dict[str, list[str]]] = {}
+    for project, names in named.items():
+        for artifact_id in sorted(names):
+            named_record = index.resolve(project, artifact_id)
+            if named_record is not None:
+                dependencies.setdefault(project, {})[artifact_id] = list(named_record.depends_on)
+    audit_path = getattr(auditor, "path", None)
+
+    def artifact_refs() -> Iterator[ArtifactRef]:
+        for record in index.run_records:
+            yield ArtifactRef(
+                record.project,
+                record.id,
+                record.artifact_type,
+                record.agent,
+                record.version,
+                record.source,
+                record.line,
+            )
+
+    return Verdict(
+        mode=config.governance_mode.value,
+        policy=config.secure_gateway_policy,
+        fail_on=config.fail_on.value,
+        run_id=run_id,
+        projects=projects,
+        findings=sorted(judge.findings, key=lambda f: f.sort_key),
+        artifacts=len(index.run_records),
+        waivers=book.report(),
+        audit_path=_display(audit_path, options.root) if audit_path else None,
+        baseline_path=str(options.baseline) if options.baseline else None,
+        blocked_artifacts=blocked,
+        dependencies=dependencies,
+        tool_version=__version__,
+        artifact_refs=artifact_refs,
+    )
+
+
+def _display(path: Any, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(Path(path), root)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["GateOptions", "new_run_id", "run_gate"]
