@@ -1,0 +1,402 @@
+"""StateManager: projects, artifacts, tasks, conflicts and checkpoints over a storage backend.
+
+It is the engine's model-level front to the store: it fills projects with their artifacts and
+tasks, enforces the project status transitions, runs new artifacts through SecureGateway and
+PSMP before they are stored (:meth:`StateManager.create_artifact`), and keeps checkpoints
+(snapshots of one project) with retention. Operations that touch several rows run in one
+backend transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from metaqore.core.models import (
+    Artifact,
+    Checkpoint,
+    Conflict,
+    Project,
+    ProjectStatus,
+    Task,
+    TaskSensitivity,
+    VetoReason,
+    current_utc,
+)
+from metaqore.exceptions import (
+    ConfigurationError,
+    MetaQoreError,
+    StorageError,
+    VetoAppliedError,
+)
+from metaqore.storage.backend import StorageBackend
+from metaqore.validation import suggest
+
+if TYPE_CHECKING:
+    from metaqore.core.psmp import PSMPEngine
+    from metaqore.core.security import SecureGateway
+
+#: Fields :meth:`StateManager.update_project` may change; the others are identity,
+#: bookkeeping or owned by other methods.
+UPDATABLE_PROJECT_FIELDS = frozenset({"name", "description", "organization", "status", "metadata"})
+
+#: Prefix of the checkpoint :meth:`StateManager.restore_checkpoint` writes first.
+AUTO_BACKUP_PREFIX = "auto-backup-"
+
+_ARTIFACT_COMPUTED = frozenset({"is_blocked", "content_hash"})
+_ROUTING_FLAGS = ("has_private_data", "has_sensitive_data", "is_security_task")
+
+
+def _sensitivity_or_none(value: Any) -> TaskSensitivity | None:
+    if value is None:
+        return None
+    try:
+        return TaskSensitivity(str(getattr(value, "value", value)).strip().lower())
+    except ValueError:
+        return None
+
+
+class StateManager:
+    """Model-level access to a :class:`~metaqore.storage.backend.StorageBackend`.
+
+    ``checkpoint_retention`` keeps the newest N checkpoints of a project (0 keeps all);
+    ``compress_checkpoints`` chooses how new checkpoints are stored (a storage concern: a
+    returned :class:`Checkpoint` always holds a plain dict).
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        psmp_engine: PSMPEngine | None = None,
+        checkpoint_retention: int = 5,
+        compress_checkpoints: bool = True,
+        secure_gateway: SecureGateway | None = None,
+    ) -> None:
+        if type(checkpoint_retention) is not int or checkpoint_retention < 0:
+            raise ConfigurationError(
+                f"checkpoint_retention must be an integer >= 0 (0 keeps all), "
+                f"got {checkpoint_retention!r}"
+            )
+        self.backend = backend
+        self.psmp_engine: PSMPEngine | None = psmp_engine
+        self.secure_gateway: SecureGateway | None = secure_gateway
+        self.checkpoint_retention = checkpoint_retention
+        self.compress_checkpoints = compress_checkpoints
+
+    def attach_psmp_engine(self, engine: PSMPEngine) -> None:
+        """Use ``engine`` to judge artifacts in :meth:`create_artifact`."""
+        self.psmp_engine = engine
+
+    def attach_secure_gateway(self, gateway: SecureGateway) -> None:
+        """Route and classify artifacts through ``gateway`` in :meth:`create_artifact`."""
+        self.secure_gateway = gateway
+
+    # -- projects --------------------------------------------------------------------
+
+    def create_project(self, project: Project | None = None, /, **fields: Any) -> Project:
+        """Store a new project (given, or built from ``fields``) with the artifacts and
+        tasks it already holds. An existing id is an error."""
+        if project is None:
+            project = Project(**fields)
+        elif fields:
+            raise TypeError("create_project takes a Project or its fields, not both")
+        owners = [("artifact", a.id, a.project_id) for a in project.artifacts]
+        owners += [("task", t.id, t.project_id) for t in project.tasks]
+        for kind, item_id, owner in owners:
+            if owner != project.id:
+                raise MetaQoreError(
+                    f"{kind} '{item_id}' belongs to project '{owner}', not '{project.id}'"
+                )
+        with self.backend.transaction():
+            if self.backend.get_project(project.id) is not None:
+                raise StorageError(f"project '{project.id}' already exists")
+            self.backend.save_project(project)
+            for artifact in project.artifacts:
+                self.backend.save_artifact(artifact)
+            for task in project.tasks:
+                self.backend.save_task(task)
+        return project
+
+    def get_project(self, project_id: str) -> Project | None:
+        """The project with its artifacts (by version) and tasks (by creation time)."""
+        with self.backend.transaction(write=False):
+            project = self.backend.get_project(project_id)
+            if project is None:
+                return None
+            project.artifacts = self.backend.list_artifacts(project_id)
+            project.tasks = self.backend.list_tasks(project_id)
+        return project
+
+    def list_projects(self) -> list[Project]:
+        """Every project, oldest first, without its artifacts and tasks (use
+        :meth:`get_project` for one project in full)."""
+        return self.backend.list_projects()
+
+    def update_project(self, project_id: str, updates: Mapping[str, Any]) -> Project:
+        """Change ``name``, ``description``, ``organization``, ``status`` or ``metadata``.
+
+        A status change must be allowed by the transition table
+        (:class:`~metaqore.exceptions.InvalidTransitionError` otherwise); an unknown or
+        read-only field is an error and nothing is changed.
+        """
+        known = set(Project.model_fields)
+        for key in updates:
+            if key not in known:
+                hint = suggest(str(key), UPDATABLE_PROJECT_FIELDS)
+                raise MetaQoreError(
+                    f"unknown project field '{key}'"
+                    + (f" (did you mean '{hint}'?)" if hint else "")
+                )
+            if key not in UPDATABLE_PROJECT_FIELDS:
+                raise MetaQoreError(
+                    f"project field '{key}' cannot be updated (updatable: "
+                    + ", ".join(sorted(UPDATABLE_PROJECT_FIELDS))
+                    + ")"
+                )
+        with self.backend.transaction():
+            project = self.backend.get_project(project_id)
+            if project is None:
+                raise StorageError(f"project '{project_id}' not found")
+            for key, value in updates.items():
+                if key == "status":
+                    target = ProjectStatus(getattr(value, "value", value))
+                    if target is not project.status:
+                        project.transition(target)
+                else:
+                    setattr(project, key, value)
+            project.updated_at = current_utc()
+            self.backend.save_project(project)
+        updated = self.get_project(project_id)
+        assert updated is not None  # written just above, in the same transaction
+        return updated
+
+    def delete_project(self, project_id: str) -> bool:
+        """Delete the project with its artifacts, tasks, conflicts and checkpoints."""
+        return self.backend.delete_project(project_id)
+
+    # -- artifacts -------------------------------------------------------------------
+
+    def save_artifact(self, artifact: Artifact) -> Artifact:
+        """Store the artifact as is (no governance: see :meth:`create_artifact`)."""
+        return self.backend.save_artifact(artifact)
+
+    def get_artifact(
+        self, artifact_id: str, *, project_id: str | None = None, version: int | None = None
+    ) -> Artifact | None:
+        """The highest (or the given) version of an artifact id."""
+        return self.backend.get_artifact(artifact_id, project_id=project_id, version=version)
+
+    def list_artifacts(self, project_id: str) -> list[Artifact]:
+        """The project's artifacts ordered by version (then creation time)."""
+        return self.backend.list_artifacts(project_id)
+
+    def get_artifacts(self, project_id: str) -> list[Artifact]:
+        """Alias of :meth:`list_artifacts`."""
+        return self.list_artifacts(project_id)
+
+    def delete_artifact(self, artifact_id: str, *, project_id: str | None = None) -> int:
+        """Delete every version of an artifact id (and its conflicts)."""
+        return self.backend.delete_artifact(artifact_id, project_id=project_id)
+
+    def create_artifact(self, artifact: Artifact) -> Artifact:
+        """Govern, judge and store a new artifact.
+
+        When the artifact carries routing information (``metadata["llm_provider"]``) and a
+        SecureGateway is attached, the gateway rules first: a veto raises
+        :class:`~metaqore.exceptions.VetoAppliedError` and nothing is stored. The effective
+        sensitivity (declared, classified and the highest of its dependencies') is recorded
+        in ``metadata["sensitivity"]``. Then PSMP's ``declare_artifact(artifact,
+        persist=True)`` stores it, or raises
+        :class:`~metaqore.exceptions.ConflictDetectedError` and nothing is stored.
+        """
+        engine = self.psmp_engine
+        if engine is None:
+            raise ConfigurationError(
+                "StateManager.create_artifact needs a PSMP engine: attach one with "
+                "attach_psmp_engine(PSMPEngine(state_manager)) or pass psmp_engine="
+            )
+        with self.backend.transaction():
+            self._govern(artifact)
+            return engine.declare_artifact(artifact, persist=True)
+
+    def upstream_sensitivity(self, artifact: Artifact) -> TaskSensitivity | None:
+        """The highest stored sensitivity among the artifacts ``artifact`` depends on.
+
+        Stored sensitivities are already effective (they include their own inputs'), so the
+        direct dependencies are enough for the transitive answer.
+        """
+        if not artifact.depends_on:
+            return None
+        stored = self.backend.get_sensitivities(artifact.depends_on, project_id=artifact.project_id)
+        levels = [level for level in map(_sensitivity_or_none, stored.values()) if level]
+        return max(levels) if levels else None
+
+    def _govern(self, artifact: Artifact) -> None:
+        metadata = artifact.metadata
+        declared = _sensitivity_or_none(metadata.get("sensitivity"))
+        upstream = self.upstream_sensitivity(artifact)
+        floor = max((level for level in (declared, upstream) if level), default=None)
+        gateway = self.secure_gateway
+        if gateway is None:
+            if floor is not None:
+                artifact.metadata = {**metadata, "sensitivity": floor.value}
+            return
+        from metaqore.core.security import effective_sensitivity
+
+        agent_name = str(metadata.get("agent_name") or artifact.created_by)
+        task_type = str(metadata.get("task_type") or f"{artifact.artifact_type}_creation")
+        flags = {flag: bool(metadata.get(flag, False)) for flag in _ROUTING_FLAGS}
+        provider = metadata.get("llm_provider")
+        if provider:
+            allowed = gateway.enforce_policy(
+                agent_name=agent_name,
+                task_type=task_type,
+                provider=str(provider),
+                sensitivity=floor,
+                **flags,
+            )
+            if not allowed:
+                veto = gateway.last_veto or VetoReason(
+                    reason=f"Provider '{provider}' disallowed",
+                    policy_violated="routing",
+                )
+                raise VetoAppliedError(
+                    veto,
+                    context={
+                        "artifact_id": artifact.id,
+                        "project_id": artifact.project_id,
+                        "agent_name": agent_name,
+                        "task_type": task_type,
+                        "provider": str(provider),
+                        "upstream_sensitivity": upstream.value if upstream else None,
+                    },
+                )
+        classified = gateway.classify_task(agent_name=agent_name, task_type=task_type, **flags)
+        effective = effective_sensitivity(classified, floor)
+        artifact.metadata = {**metadata, "sensitivity": effective.value}
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def save_task(self, task: Task) -> Task:
+        return self.backend.save_task(task)
+
+    def get_task(self, task_id: str, *, project_id: str | None = None) -> Task | None:
+        return self.backend.get_task(task_id, project_id=project_id)
+
+    def get_tasks(self, project_id: str) -> list[Task]:
+        """The project's tasks ordered by creation time."""
+        return self.backend.list_tasks(project_id)
+
+    def list_tasks(self, project_id: str) -> list[Task]:
+        """Alias of :meth:`get_tasks`."""
+        return self.get_tasks(project_id)
+
+    def delete_task(self, task_id: str, *, project_id: str | None = None) -> bool:
+        return self.backend.delete_task(task_id, project_id=project_id)
+
+    # -- conflicts -------------------------------------------------------------------
+
+    def save_conflicts(self, conflicts: Iterable[Conflict]) -> list[Conflict]:
+        return self.backend.save_conflicts(conflicts)
+
+    def update_conflict(self, conflict: Conflict) -> Conflict:
+        return self.backend.update_conflict(conflict)
+
+    def get_conflict(self, conflict_id: str) -> Conflict | None:
+        return self.backend.get_conflict(conflict_id)
+
+    def list_conflicts(self, project_id: str) -> list[Conflict]:
+        return self.backend.list_conflicts(project_id)
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def create_checkpoint(self, project_id: str, label: str) -> Checkpoint:
+        """Snapshot the project (keys ``project``, ``artifacts``, ``tasks``, ``conflicts``)
+        and apply retention."""
+        with self.backend.transaction():
+            return self._write_checkpoint(project_id, label)
+
+    def get_checkpoints(self, project_id: str) -> list[Checkpoint]:
+        """The project's checkpoints, oldest first."""
+        return self.backend.list_checkpoints(project_id)
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        return self.backend.get_checkpoint(checkpoint_id)
+
+    def restore_checkpoint(self, checkpoint_id: str) -> Project:
+        """Put the project back as the checkpoint saw it and return it.
+
+        First writes an ``auto-backup-<UTC timestamp>`` checkpoint of the current state,
+        then replaces the project's row, artifacts, tasks and conflicts by the snapshot's,
+        all in one transaction. The project's checkpoints are kept (retention still applies
+        to the new backup).
+        """
+        with self.backend.transaction():
+            checkpoint = self.backend.get_checkpoint(checkpoint_id)
+            if checkpoint is None:
+                raise StorageError(f"checkpoint '{checkpoint_id}' not found")
+            project, artifacts, tasks, conflicts = self._parse_snapshot(checkpoint)
+            stamp = current_utc().strftime("%Y%m%dT%H%M%S%fZ")
+            self._write_checkpoint(checkpoint.project_id, f"{AUTO_BACKUP_PREFIX}{stamp}")
+            self.backend.replace_project_state(project, artifacts, tasks, conflicts)
+            restored = self.get_project(checkpoint.project_id)
+        assert restored is not None  # written just above, in the same transaction
+        return restored
+
+    def snapshot(self, project_id: str) -> dict[str, Any]:
+        """The project's current state as a checkpoint snapshot (JSON-ready dict)."""
+        with self.backend.transaction(write=False):
+            project = self.backend.get_project(project_id)
+            if project is None:
+                raise StorageError(f"project '{project_id}' not found")
+            artifacts = self.backend.list_artifacts(project_id)
+            tasks = self.backend.list_tasks(project_id)
+            conflicts = self.backend.list_conflicts(project_id)
+        return {
+            "project": project.model_dump(mode="json", exclude={"artifacts", "tasks"}),
+            # Without the computed fields, so that every entry validates back as is.
+            "artifacts": [
+                artifact.model_dump(mode="json", exclude=set(_ARTIFACT_COMPUTED))
+                for artifact in artifacts
+            ],
+            "tasks": [task.model_dump(mode="json") for task in tasks],
+            "conflicts": [conflict.model_dump(mode="json") for conflict in conflicts],
+        }
+
+    def _write_checkpoint(self, project_id: str, label: str) -> Checkpoint:
+        checkpoint = Checkpoint(
+            project_id=project_id, label=label, snapshot=self.snapshot(project_id)
+        )
+        self.backend.save_checkpoint(checkpoint, compress=self.compress_checkpoints)
+        if self.checkpoint_retention > 0:
+            existing = self.backend.list_checkpoints(project_id)
+            for old in existing[: max(0, len(existing) - self.checkpoint_retention)]:
+                self.backend.delete_checkpoint(old.id)
+        return checkpoint
+
+    @staticmethod
+    def _parse_snapshot(
+        checkpoint: Checkpoint,
+    ) -> tuple[Project, list[Artifact], list[Task], list[Conflict]]:
+        snapshot = checkpoint.snapshot
+        try:
+            project = Project.model_validate(snapshot["project"])
+            artifacts = [Artifact.model_validate(item) for item in snapshot.get("artifacts", [])]
+            tasks = [Task.model_validate(item) for item in snapshot.get("tasks", [])]
+            conflicts = [Conflict.model_validate(item) for item in snapshot.get("conflicts", [])]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise StorageError(
+                f"checkpoint '{checkpoint.id}' holds an unreadable snapshot: {exc}"
+            ) from None
+        if project.id != checkpoint.project_id:
+            raise StorageError(
+                f"checkpoint '{checkpoint.id}' of project '{checkpoint.project_id}' holds a "
+                f"snapshot of project '{project.id}'"
+            )
+        return project, artifacts, tasks, conflicts
+
+
+__all__ = ["AUTO_BACKUP_PREFIX", "UPDATABLE_PROJECT_FIELDS", "StateManager"]
