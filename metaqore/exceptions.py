@@ -91,12 +91,14 @@ class VetoAppliedError(MetaQoreError):
 
     exit_code = EXIT_BLOCKED
 
-    def __init__(
-        self, veto: VetoReason, *, context: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, veto: VetoReason, *, context: dict[str, Any] | None = None) -> None:
         super().__init__(veto.reason, metadata=dict(context or {}))
         self.veto = veto
         self.context: dict[str, Any] = dict(context or {})
+
+
+class NotFoundError(MetaQoreError, LookupError):
+    """A project, artifact, task, conflict or checkpoint that does not exist."""
 
 
 class InvalidTransitionError(MetaQoreError, ValueError):
@@ -131,6 +133,7 @@ __all__ = [
     "ManifestError",
     "ManifestErrors",
     "MetaQoreError",
+    "NotFoundError",
     "NothingToCheckError",
     "SignatureValidationError",
     "StorageError",

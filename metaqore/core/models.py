@@ -320,8 +320,7 @@ class Task(_StatusMachine):
         target = TaskStatus(to)
         if not transition_allowed("task", self.status.value, target.value):
             raise InvalidTransitionError(
-                f"task {self.id}: transition {self.status.value} -> {target.value} "
-                "is not allowed"
+                f"task {self.id}: transition {self.status.value} -> {target.value} is not allowed"
             )
         self.status = target
         self.updated_at = current_utc()

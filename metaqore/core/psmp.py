@@ -23,7 +23,7 @@ from metaqore.core.models import (
 )
 from metaqore.core.records import ArtifactRecord, RunIndex
 from metaqore.core.rules import ConflictRule, RuleHit
-from metaqore.exceptions import ConflictDetectedError, MetaQoreError
+from metaqore.exceptions import ConflictDetectedError, NotFoundError
 
 #: Strategies the engine can apply without a human, when a conflict is low/medium.
 MECHANICAL_STRATEGIES = frozenset(
@@ -32,7 +32,7 @@ MECHANICAL_STRATEGIES = frozenset(
 _AUTO_SEVERITIES = frozenset({ConflictSeverity.LOW, ConflictSeverity.MEDIUM})
 
 
-class ProjectNotFoundError(MetaQoreError, LookupError):
+class ProjectNotFoundError(NotFoundError):
     """The project an artifact names does not exist in the state manager."""
 
 

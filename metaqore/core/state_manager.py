@@ -28,6 +28,7 @@ from metaqore.core.models import (
 from metaqore.exceptions import (
     ConfigurationError,
     MetaQoreError,
+    NotFoundError,
     StorageError,
     VetoAppliedError,
 )
@@ -159,7 +160,7 @@ class StateManager:
         with self.backend.transaction():
             project = self.backend.get_project(project_id)
             if project is None:
-                raise StorageError(f"project '{project_id}' not found")
+                raise NotFoundError(f"project '{project_id}' not found")
             for key, value in updates.items():
                 if key == "status":
                     target = ProjectStatus(getattr(value, "value", value))
@@ -337,7 +338,7 @@ class StateManager:
         with self.backend.transaction():
             checkpoint = self.backend.get_checkpoint(checkpoint_id)
             if checkpoint is None:
-                raise StorageError(f"checkpoint '{checkpoint_id}' not found")
+                raise NotFoundError(f"checkpoint '{checkpoint_id}' not found")
             project, artifacts, tasks, conflicts = self._parse_snapshot(checkpoint)
             stamp = current_utc().strftime("%Y%m%dT%H%M%S%fZ")
             self._write_checkpoint(checkpoint.project_id, f"{AUTO_BACKUP_PREFIX}{stamp}")
@@ -351,7 +352,7 @@ class StateManager:
         with self.backend.transaction(write=False):
             project = self.backend.get_project(project_id)
             if project is None:
-                raise StorageError(f"project '{project_id}' not found")
+                raise NotFoundError(f"project '{project_id}' not found")
             artifacts = self.backend.list_artifacts(project_id)
             tasks = self.backend.list_tasks(project_id)
             conflicts = self.backend.list_conflicts(project_id)

@@ -34,6 +34,7 @@ from metaqore.exceptions import (
     ConflictDetectedError,
     InvalidTransitionError,
     MetaQoreError,
+    NotFoundError,
     StorageError,
     VetoAppliedError,
 )
@@ -147,7 +148,7 @@ def test_update_project_refuses(
 
 
 def test_update_missing_project(manager: StateManager) -> None:
-    with pytest.raises(StorageError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         manager.update_project("missing", {"name": "x"})
 
 
@@ -232,7 +233,7 @@ def test_checkpoint_snapshot_validates_back(manager: StateManager, clock: Clock)
     assert json.loads(json.dumps(loaded.snapshot)) == loaded.snapshot
     assert manager.get_checkpoint(checkpoint.id) == checkpoint
 
-    with pytest.raises(StorageError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         manager.create_checkpoint("missing", "x")
 
 
@@ -351,7 +352,7 @@ def test_restore_of_an_unreadable_snapshot_changes_nothing(
         manager.restore_checkpoint(broken.id)
     assert manager.get_project("proj") == before
     assert [c.label for c in manager.get_checkpoints("proj")] == ["broken"]  # no backup
-    with pytest.raises(StorageError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         manager.restore_checkpoint("chk_missing")
 
 
