@@ -38,14 +38,15 @@ def _hashes(index: RunIndex, project: str, ids: Iterable[str]) -> list[str]:
     return found
 
 
-def conflict_finding(
-    hit: RuleHit, index: RunIndex, *, severity: str, strategy: str
-) -> Finding:
+def conflict_finding(hit: RuleHit, index: RunIndex, *, severity: str, strategy: str) -> Finding:
     record = hit.record
     ids = [record.id, *hit.related]
     return Finding(
         fingerprint=fingerprint(
-            hit.conflict_type, record.project, ids, [record.content_hash, *_hashes(index, record.project, hit.related)]
+            hit.conflict_type,
+            record.project,
+            ids,
+            [record.content_hash, *_hashes(index, record.project, hit.related)],
         ),
         kind="conflict",
         rule=hit.conflict_type,
@@ -85,7 +86,6 @@ def event_veto_finding(
     *,
     project: str,
     subject: str,
-    description: str,
     event_hash: str,
     path: str,
     line: int,
@@ -97,7 +97,7 @@ def event_veto_finding(
         severity=veto.severity.value,
         project_id=project,
         artifact_id=subject,
-        message=f"{description}: {veto.reason}",
+        message=veto.reason,
         strategy=None,
         location=Location(path, line),
         evidence=_plain(veto.details),

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -160,9 +161,7 @@ class _Judge:
     def run_rules(self) -> None:
         from metaqore.plugins.manager import conflict_rules
 
-        rules = configured_rules(
-            self.config, [*conflict_rules(), *self.options.extra_rules]
-        )
+        rules = configured_rules(self.config, [*conflict_rules(), *self.options.extra_rules])
         for rule in rules:
             severity = rule_severity(rule, self.config).value
             strategy = rule_strategy(rule, self.config).value
@@ -315,21 +314,15 @@ class _Judge:
             TransitionEvent,
         )
 
-        # (subject, description, veto or None), judged in trace order: the gateway keeps
+        # (subject, veto or None), judged in trace order: the gateway keeps
         # per-run state (children per node, participants per conversation).
-        checks: list[tuple[str, str, VetoReason | None]] = []
+        checks: list[tuple[str, VetoReason | None]] = []
         gateway = self.gateway
         if isinstance(item, ManifestTask):
             statuses = [status.value for status in item.history]
-            for before, after in zip(statuses, statuses[1:], strict=False):
+            for before, after in pairwise(statuses):
                 transition = {"entity": "task", "id": item.id, "from": before, "to": after}
-                checks.append(
-                    (
-                        item.id,
-                        f"task '{item.id}' {before} -> {after}",
-                        gateway.veto_state_transition(transition),
-                    )
-                )
+                checks.append((item.id, gateway.veto_state_transition(transition)))
             if statuses and statuses[-1] != item.status.value:
                 veto = VetoReason(
                     reason=(
@@ -339,30 +332,19 @@ class _Judge:
                     details={"entity": "task", "id": item.id},
                 )
                 self.collector.log_veto_event(veto, {"project_id": project, "task_id": item.id})
-                checks.append((item.id, f"task '{item.id}'", veto))
+                checks.append((item.id, veto))
         elif isinstance(item, GraphNodeEvent):
             node = item.model_dump(exclude_none=True)
-            checks.append((item.id, f"graph node '{item.id}'", gateway.veto_graph_node(node)))
+            checks.append((item.id, gateway.veto_graph_node(node)))
         elif isinstance(item, MessageEvent):
             message = item.model_dump(exclude_none=True)
-            checks.append(
-                (
-                    item.id or f"{item.conversation}#{item.turn}",
-                    f"message {item.conversation} turn {item.turn} from {item.sender}",
-                    gateway.veto_conversation_message(message),
-                )
-            )
+            subject = item.id or f"{item.conversation}#{item.turn}"
+            checks.append((subject, gateway.veto_conversation_message(message)))
         elif isinstance(item, TransitionEvent):
             transition = item.model_dump(by_alias=True, exclude_none=True)
-            checks.append(
-                (
-                    item.id,
-                    f"{item.entity} '{item.id}' {item.from_} -> {item.to}",
-                    gateway.veto_state_transition(transition),
-                )
-            )
+            checks.append((item.id, gateway.veto_state_transition(transition)))
         event_hash = content_hash(item.model_dump(mode="json", by_alias=True))
-        for subject, description, found in checks:
+        for subject, found in checks:
             if found is None:
                 continue
             veto = found
@@ -371,7 +353,6 @@ class _Judge:
                     veto,
                     project=project,
                     subject=subject,
-                    description=description,
                     event_hash=event_hash,
                     path=path,
                     line=line,
@@ -648,7 +629,11 @@ def _persist(transaction: Any, judge: _Judge, verdict: Verdict, config: MetaQore
     now = datetime.now(UTC)
     transaction.ensure_projects(
         [
-            {"id": pid, "name": info.name or pid, "organization": info.organization or config.organization}
+            {
+                "id": pid,
+                "name": info.name or pid,
+                "organization": info.organization or config.organization,
+            }
             for pid, info in judge.load.projects.items()
         ]
     )
@@ -711,6 +696,7 @@ def _verdict(
             ids = blocked.setdefault(finding.project_id, [])
             if finding.artifact_id not in ids:
                 ids.append(finding.artifact_id)
+
     def replay_position(project: str, artifact_id: str) -> int:
         found = index.resolve(project, artifact_id)
         return found.key if found is not None else len(index.records)

@@ -121,7 +121,7 @@ def evidence_lines(finding: Finding) -> list[str]:
     lines.extend(_routing(evidence))
     lines.extend(_resolution(evidence))
     for key, value in evidence.items():
-        if key not in _KNOWN:
+        if key not in _KNOWN and value is not None:
             lines.append(f"{key}: {value_text(value)}")
     return lines
 
@@ -173,7 +173,9 @@ def _routing(evidence: Mapping[str, Any]) -> list[str]:
             f"sensitivity inherited from upstream artifact '{evidence['sensitivity_source']}'"
         )
     if "allowed" in evidence:
-        lines.append(f"allowed providers: {value_text(evidence['allowed'])}")
+        # Routing vetoes list providers; transition vetoes list the statuses allowed next.
+        what = "allowed providers" if "provider" in evidence else "allowed next"
+        lines.append(f"{what}: {value_text(evidence['allowed'])}")
     return lines
 
 
