@@ -173,6 +173,20 @@ def explain(error: ValidationError, root: Any) -> list[Problem]:
             problems.append(
                 Problem(loc[:-1], f"missing required key '{loc[-1]}'", f"a '{loc[-1]}' key")
             )
+        elif kind == "union_tag_invalid":
+            ctx = item.get("ctx") or {}
+            key = str(ctx.get("discriminator", "kind")).strip("'")
+            problems.append(
+                Problem(
+                    loc,
+                    f"{_dotted(loc)}: unknown {key} {ctx.get('tag')!r}",
+                    f"one of {ctx.get('expected_tags')}",
+                )
+            )
+        elif kind == "union_tag_not_found":
+            ctx = item.get("ctx") or {}
+            key = str(ctx.get("discriminator", "kind")).strip("'")
+            problems.append(Problem(loc, f"missing required key '{key}'", f"a '{key}' key"))
         elif kind in ("value_error", "assertion_error"):
             message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             problems.append(Problem(loc, f"{_dotted(loc)}: {message}"))

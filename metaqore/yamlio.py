@@ -95,7 +95,13 @@ def _scalar(event: Any) -> Any:
         )
     if tag == _TAG + "timestamp" or tag == _TAG + "str":
         return event.value
-    value = _constructor.construct_object(yaml.ScalarNode(tag, event.value))
+    try:
+        value = _constructor.construct_object(yaml.ScalarNode(tag, event.value))
+    except ValueError:  # e.g. an integer longer than Python's 4300-digit limit
+        line, column = _mark(event)
+        raise YAMLDataError(
+            f"number {event.value[:20]!r}... is too large", line, column, "a smaller number"
+        ) from None
     if isinstance(value, float) and not math.isfinite(value):
         line, column = _mark(event)
         raise YAMLDataError(f"non-finite number {event.value!r}", line, column, "a finite number")

@@ -1,0 +1,1152 @@
+"""Reading manifest files into validated headers and one compact record per artifact.
+
+YAML goes through the one YAML chokepoint (:mod:`metaqore.yamlio`), JSON through a
+strict :func:`json.loads` (duplicate keys, NaN and Infinity refused), and JSON Lines is
+streamed: artifact lines are validated in batches by pydantic and turned into
+:class:`~metaqore.core.records.ArtifactRecord` objects straight away, keeping only the
+hash of ``data``. Every problem of every file is collected and raised together as
+:class:`~metaqore.exceptions.ManifestErrors`, each located as ``path:line:column``; a
+file with a problem contributes no records.
+
+JSON Lines takes two paths. The bulk path validates a batch of lines in one pydantic
+call (each line parsed on its own, so a line is exactly one value) and builds records
+with no per-line parsing in Python. Any surprise in a batch -- a validation error, a
+blank line, a hash mismatch, data nested too deep, a possibly dropped duplicate key --
+sends the whole batch to the careful path, which reads it line by line with the same
+strict JSON reader as ``.json`` files and locates every problem. Both give identical
+records.
+
+Nesting is measured as in a manifest document: an artifact line sits at level 3
+(root > artifacts > artifact), so ``data`` may nest equally deep in every format.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import math
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import Json, TypeAdapter, ValidationError
+
+from metaqore.core.canonical import HASH_PREFIX, canonical_json, sha256_text
+from metaqore.core.records import ArtifactRecord, DuplicateArtifactError, RunIndex
+from metaqore.exceptions import ManifestError, ManifestErrors
+from metaqore.manifest.discover import ManifestFile
+from metaqore.manifest.jsonpos import Path_, locate_many, scan_json
+from metaqore.manifest.schema import (
+    ARTIFACT_ADAPTER,
+    ARTIFACT_LIST_ADAPTER,
+    GraphNodeEvent,
+    Manifest,
+    ManifestArtifact,
+    ManifestHeader,
+    ManifestProject,
+    ManifestRun,
+    ManifestTask,
+    MessageEvent,
+    TaskInfo,
+    TransitionEvent,
+    task_info,
+)
+from metaqore.validation import Problem, explain
+from metaqore.yamlio import Located, YAMLDataError, load_yaml, yaml_error_position
+
+if TYPE_CHECKING:
+    from metaqore.config import MetaQoreConfig
+
+EventModel = GraphNodeEvent | MessageEvent | TransitionEvent
+Position = tuple[int, int]
+Locator = Callable[[list[Path_]], list[Position]]
+
+#: Problems shown before the rest are only counted.
+MAX_PROBLEMS = 50
+#: Artifact lines validated per pydantic call on the JSON Lines path (measured: 1,000 to
+#: 5,000 are equally fast; larger batches fall out of the CPU caches).
+BATCH_LINES = 2_000
+#: Bytes read per call when streaming JSON Lines.
+READ_CHUNK = 8 * 1024 * 1024
+# Loads that leave this many records behind freeze them out of later collections.
+_FREEZE_RECORDS = 10_000
+
+_BOM = b"\xef\xbb\xbf"
+_EMPTY_EXPECTED = "metaqore: 1 and a project"
+_PROVENANCE_KEYS = ("actor", "action", "key_id", "signature")
+# Each JSON Lines artifact line parsed and validated on its own, many per call.
+_LINES_ADAPTER: TypeAdapter[list[ManifestArtifact]] = TypeAdapter(list[Json[ManifestArtifact]])
+_LONG_INTEGER = re.compile(r"\d{4000,}")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+# -- results -------------------------------------------------------------------------------
+@dataclass
+class ProjectInfo:
+    """A project as all its manifests describe it; ``path``/``line``: where first declared."""
+
+    id: str
+    name: str | None
+    organization: str | None
+    description: str | None
+    path: str
+    line: int
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """Everything a manifest holds except its artifacts (those went into the index)."""
+
+    file: ManifestFile
+    sha256: str
+    size: int
+    project: ManifestProject
+    project_line: int
+    run: ManifestRun | None
+    tasks: list[tuple[ManifestTask, int]]
+    events: list[tuple[EventModel, int]]
+    artifact_count: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The manifests of a run, in file order, and the projects they declare."""
+
+    manifests: list[LoadedManifest]
+    projects: dict[str, ProjectInfo]
+
+    @property
+    def artifact_count(self) -> int:
+        return sum(manifest.artifact_count for manifest in self.manifests)
+
+
+# -- problems ------------------------------------------------------------------------------
+class _Problems:
+    """Every problem of the run, the first :data:`MAX_PROBLEMS` kept in full."""
+
+    def __init__(self) -> None:
+        self.shown: list[ManifestError] = []
+        self.omitted = 0
+        self.stopped = False  # a file was abandoned once the list was full
+
+    @property
+    def full(self) -> bool:
+        return len(self.shown) >= MAX_PROBLEMS
+
+    def add(self, errors: _FileProblems) -> None:
+        for error in errors:
+            if self.full:
+                self.omitted += 1
+            else:
+                self.shown.append(error)
+        self.omitted += errors.omitted
+
+    def __bool__(self) -> bool:
+        return bool(self.shown)
+
+    def exception(self) -> ManifestErrors:
+        error = ManifestErrors(self.shown)
+        if self.omitted or self.stopped:
+            more = f"{self.omitted} more problem" + ("s" if self.omitted != 1 else "")
+            if not self.stopped:
+                tail = f"... and {more}"
+            elif self.omitted:
+                tail = f"... and at least {more}"
+            else:
+                tail = f"... and maybe more: checking stopped after {MAX_PROBLEMS} problems"
+            error.message += "\n" + tail
+            error.args = (error.message,)
+            error.metadata["omitted"] = self.omitted
+        return error
+
+
+class _FileProblems(list[ManifestError]):
+    """The problems of one file, as ``path:line:column`` errors (beyond a limit, a count)."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__()
+        self.display = display
+        self.omitted = 0
+
+    def at(self, line: int, column: int, message: str, expected: str | None = None) -> None:
+        if len(self) >= MAX_PROBLEMS:
+            self.omitted += 1
+            return
+        self.append(
+            ManifestError(message, path=self.display, line=line, column=column, expected=expected)
+        )
+
+
+# A file's outcome: the manifest, its records and their columns (for duplicate-id
+# errors) -- or its problems.
+_Outcome = tuple[LoadedManifest, list[ArtifactRecord], list[int]] | _FileProblems
+# A parsed document: its value, the positions recorded while parsing, a locator.
+_Parsed = tuple[Any, dict[Path_, Position], Locator]
+
+
+class _Refused(Exception):
+    """Raised inside :func:`json.loads` hooks for input strict JSON does not allow."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Refused("duplicate")
+    return result
+
+
+def _constant(token: str) -> float:
+    raise _Refused("non-finite")
+
+
+def _float(token: str) -> float:
+    value = float(token)
+    if math.isinf(value):
+        raise _Refused("non-finite")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A scalar as the manifest wrote it, a collection by its kind."""
+    if isinstance(value, dict | list):
+        return _kind(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _doc_path(value: Any, loc: Sequence[str | int]) -> Path_:
+    """The document path a pydantic ``loc`` names.
+
+    Steps that are not a key or index of the node reached so far are skipped: tagged
+    unions put the tag (``'graph_node'``) into ``loc``.
+    """
+    path: list[str | int] = []
+    node = value
+    for step in loc:
+        if isinstance(node, dict):
+            found = isinstance(step, str) and step in node
+        else:
+            found = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        if found:
+            node = node[step]
+            path.append(step)
+    return tuple(path)
+
+
+def _data_depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _utf8_error(raw: bytes, error: UnicodeDecodeError, first_line: int = 1) -> tuple[int, int]:
+    """(line, column) of the first byte that is not UTF-8; the column counts characters."""
+    line_start = raw.rfind(b"\n", 0, error.start) + 1
+    line = first_line + raw.count(b"\n", 0, error.start)
+    prefix = raw[line_start : error.start]
+    if line_start == 0 and prefix.startswith(_BOM):
+        prefix = prefix[len(_BOM) :]
+    column = len(prefix.decode("utf-8", errors="replace")) + 1
+    return line, column
+
+
+# -- the loader ----------------------------------------------------------------------------
+class _Loader:
+    def __init__(
+        self,
+        config: MetaQoreConfig,
+        index: RunIndex,
+        *,
+        keep_data_keys: bool,
+        keep_data: bool,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.keep_data_keys = keep_data_keys
+        self.keep_data = keep_data
+        self.max_depth = config.max_nesting_depth
+        self.max_bytes = config.max_manifest_bytes
+        self.problems = _Problems()
+        self.projects: dict[str, ProjectInfo] = {}
+        self.manifests: list[LoadedManifest] = []
+        self.records_added = 0
+        # Equal TaskInfo tuples are shared: most artifacts of a run repeat a few.
+        self.task_infos: dict[TaskInfo, TaskInfo] = {}
+
+    # -- shared pieces ---------------------------------------------------------------------
+    def record(
+        self,
+        artifact: ManifestArtifact,
+        digest: str,
+        data_json: str,
+        project: str,
+        run_iteration: int | None,
+        source: str,
+        line: int,
+        position: int,
+    ) -> ArtifactRecord:
+        """The compact record of a validated artifact (``data`` itself is not kept)."""
+        task = artifact.task
+        info: TaskInfo | None = None
+        sensitivity: str | None = None
+        if task is not None:
+            made = task_info(task)
+            if made is not None:
+                info = self.task_infos.setdefault(made, made)
+            if task.sensitivity is not None:
+                sensitivity = task.sensitivity.value
+        provenance: tuple[dict[str, Any], ...] = ()
+        if artifact.provenance:
+            provenance = tuple(
+                {key: getattr(entry, key) for key in _PROVENANCE_KEYS}
+                for entry in artifact.provenance
+            )
+        iteration = artifact.iteration
+        return ArtifactRecord(
+            project=project,
+            id=artifact.id,
+            artifact_type=artifact.type,
+            agent=artifact.created_by,
+            content_hash=digest,
+            declared_version=artifact.version,
+            iteration=run_iteration if iteration is None else iteration,
+            depends_on=artifact.depends_on,
+            source=source,
+            line=line,
+            position=position,
+            sensitivity=sensitivity,
+            task=info,
+            provenance=provenance,
+            data_keys=frozenset(artifact.data) if self.keep_data_keys else None,
+            data_json=data_json if self.keep_data else None,
+        )
+
+    def read_bytes(self, file: ManifestFile, problems: _FileProblems) -> bytes | None:
+        """The file's bytes, refused before reading when it is over the size limit."""
+        try:
+            with open(file.path, "rb") as stream:
+                info = os.fstat(stream.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    problems.at(1, 1, "not a regular file", "a manifest file")
+                    return None
+                if info.st_size > self.max_bytes:
+                    problems.at(
+                        1,
+                        1,
+                        f"manifest is {info.st_size} bytes, over the limit of "
+                        f"{self.max_bytes} bytes",
+                        "a smaller manifest, or a higher max_manifest_bytes",
+                    )
+                    return None
+                raw = stream.read(self.max_bytes + 1)
+        except OSError as exc:
+            problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
+            return None
+        if len(raw) > self.max_bytes:  # grew while being read
+            problems.at(1, 1, f"manifest is over the limit of {self.max_bytes} bytes")
+            return None
+        return raw
+
+    def decode(self, raw: bytes, problems: _FileProblems) -> str | None:
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line, column = _utf8_error(raw, exc)
+            problems.at(line, column, "invalid UTF-8", "UTF-8 text")
+            return None
+
+    def check_version(
+        self, value: dict[str, Any], problems: _FileProblems, locate_all: Locator
+    ) -> bool:
+        """Report a wrong ``metaqore`` version; False when the rest must not be judged."""
+        if "metaqore" not in value:
+            return True  # reported with the other problems
+        version = value["metaqore"]
+        if type(version) is int and version == 1:
+            return True
+        line, column = locate_all([("metaqore",)])[0]
+        problems.at(line, column, f"unsupported manifest version {_shown(version)}", "1")
+        return False
+
+    def problem_errors(
+        self,
+        found: list[Problem],
+        value: Any,
+        problems: _FileProblems,
+        locate_all: Locator,
+        *,
+        origin: tuple[int, int] = (1, 1),
+        jsonl_header: bool = False,
+    ) -> None:
+        """Locate pydantic problems; document-level ones go to ``origin``."""
+        paths = [_doc_path(value, problem.loc) for problem in found]
+        positions = locate_all(paths)
+        located: list[tuple[int, int, str, str | None]] = []
+        for problem, (line, column) in zip(found, positions, strict=True):
+            message, expected = problem.message, problem.expected
+            if not problem.loc:
+                line, column = origin
+                if message == "missing required key 'metaqore'":
+                    expected = "metaqore: 1"
+                message = message.removeprefix("document: ")
+            elif jsonl_header and problem.loc == ("artifacts",):
+                message = "unknown key 'artifacts'"
+                expected = "artifacts on their own lines after the header line"
+            located.append((line, column, message, expected))
+        for line, column, message, expected in sorted(located, key=lambda item: item[:2]):
+            problems.at(line, column, message, expected)
+
+    def hash_data(self, data: dict[str, Any]) -> tuple[str, str] | str:
+        """``(canonical JSON, content hash)`` of ``data``, or why it cannot be hashed."""
+        try:
+            text = canonical_json(data)
+            return text, sha256_text(text)
+        except (ValueError, RecursionError) as exc:
+            return str(exc) or type(exc).__name__
+
+    # -- YAML and JSON documents -----------------------------------------------------------
+    def load_document(self, file: ManifestFile) -> _Outcome:
+        problems = _FileProblems(file.display)
+        raw = self.read_bytes(file, problems)
+        if raw is None:
+            return problems
+        text = self.decode(raw, problems)
+        if text is None:
+            return problems
+        if file.format == "yaml":
+            parsed = self.parse_yaml(text, problems)
+        else:
+            parsed = self.parse_json(text, problems)
+        if parsed is None:
+            return problems
+        value, positions, locate_all = parsed
+
+        def locate(path: Path_) -> Position:
+            return locate_all([path])[0]
+
+        if value is None:
+            problems.at(1, 1, "empty manifest", _EMPTY_EXPECTED)
+            return problems
+        if not isinstance(value, dict):
+            problems.at(1, 1, f"manifest is {_kind(value)}, not a mapping", _EMPTY_EXPECTED)
+            return problems
+        if not self.check_version(value, problems, locate_all):
+            return problems
+        try:
+            manifest = Manifest.model_validate(value)
+        except ValidationError as exc:
+            self.problem_errors(explain(exc, Manifest), value, problems, locate_all)
+            return problems
+
+        def line_of(path: Path_) -> int:
+            found = positions.get(path)
+            return found[0] if found is not None else locate(path)[0]
+
+        project = manifest.project
+        run = manifest.run
+        run_iteration = run.iteration if run is not None else None
+        records: list[ArtifactRecord] = []
+        columns: list[int] = []
+        refused: list[tuple[Path_, str, str]] = []  # located together below
+        for position, artifact in enumerate(manifest.artifacts):
+            item = ("artifacts", position)
+            hashed = self.hash_data(artifact.data)
+            if isinstance(hashed, str):
+                refused.append(
+                    ((*item, "data"), f"data cannot be hashed ({hashed})", "JSON-compatible data")
+                )
+                continue
+            data_json, digest = hashed
+            if artifact.content_hash is not None and artifact.content_hash != digest:
+                refused.append(
+                    ((*item, "content_hash"), "content_hash does not match data", digest)
+                )
+                continue
+            line, column = positions.get(item) or locate(item)
+            records.append(
+                self.record(
+                    artifact,
+                    digest,
+                    data_json,
+                    project.id,
+                    run_iteration,
+                    file.display,
+                    line,
+                    position,
+                )
+            )
+            columns.append(column)
+        if refused:
+            places = locate_all([path for path, _, _ in refused])
+            for (line, column), (_, message, expected) in zip(places, refused, strict=True):
+                problems.at(line, column, message, expected)
+        if problems:
+            return problems
+        loaded = LoadedManifest(
+            file=file,
+            sha256=HASH_PREFIX + hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            project=project,
+            project_line=line_of(("project",)),
+            run=run,
+            tasks=[(task, line_of(("tasks", i))) for i, task in enumerate(manifest.tasks)],
+            events=[(event, line_of(("events", i))) for i, event in enumerate(manifest.events)],
+            artifact_count=len(records),
+        )
+        return loaded, records, columns
+
+    def parse_yaml(self, text: str, problems: _FileProblems) -> _Parsed | None:
+        limits = {
+            "max_depth": self.max_depth,
+            "max_alias_nodes": self.config.max_yaml_alias_nodes,
+        }
+        try:
+            located = load_yaml(text, record_depth=2, **limits)
+        except YAMLDataError as exc:
+            problems.at(exc.line, exc.column, exc.message, exc.expected)
+            return None
+        except yaml.YAMLError as exc:
+            line, column, message = yaml_error_position(exc)
+            problems.at(line, column, message, "valid YAML")
+            return None
+        except ValueError:  # an integer with more digits than Python converts
+            self.long_integer(text, problems)
+            return None
+
+        def locate_all(paths: list[Path_]) -> list[Position]:
+            deepest = max((len(path) for path in paths), default=0)
+            source: Located = located
+            if deepest > 2:
+                try:
+                    source = load_yaml(text, record_depth=deepest, **limits)
+                except (YAMLDataError, yaml.YAMLError):  # pragma: no cover - parsed once already
+                    source = located
+            return [source.locate(path) for path in paths]
+
+        return located.value, located.positions, locate_all
+
+    def parse_json(self, text: str, problems: _FileProblems) -> _Parsed | None:
+        value = self.strict_json(text, problems)
+        if value is _INVALID:
+            return None
+        scan = scan_json(text, depth=2, max_depth=self.max_depth)
+        if scan.too_deep is not None:
+            self.too_deep(scan.too_deep, problems)
+            return None
+
+        def locate_all(paths: list[Path_]) -> list[Position]:
+            if all(len(path) <= 2 for path in paths):
+                return [scan.locate(path) for path in paths]
+            deeper = locate_many(text, paths)
+            return [deeper.locate(path) for path in paths]
+
+        return value, scan.positions, locate_all
+
+    def too_deep(self, where: Position, problems: _FileProblems, limit: int | None = None) -> None:
+        limit = self.max_depth if limit is None else limit
+        problems.at(*where, f"nesting deeper than {limit} levels", f"at most {limit} levels")
+
+    def strict_json(
+        self,
+        text: str,
+        problems: _FileProblems,
+        *,
+        line: int = 1,
+        blank_ok: bool = False,
+        levels_above: int = 0,
+    ) -> Any:
+        """``json.loads`` that refuses duplicate keys, NaN and Infinity; ``_INVALID`` on error.
+
+        ``line`` is the line ``text`` starts on (JSON Lines); positions are shifted by it.
+        Blank text is ``_BLANK`` when ``blank_ok``, else an empty manifest. Nesting is
+        checked as if ``text`` sat ``levels_above`` levels deep in a manifest.
+        """
+        shift = line - 1
+        if not text.strip():
+            if blank_ok:
+                return _BLANK
+            problems.at(line, 1, "empty manifest", _EMPTY_EXPECTED)
+            return _INVALID
+        try:
+            value = json.loads(
+                text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+            )
+            if "\\u" in text and _SURROGATE.search(text):
+                self.check_surrogates(value, text, problems, shift)
+                if problems:
+                    return _INVALID
+            return value
+        except json.JSONDecodeError as exc:
+            problems.at(exc.lineno + shift, exc.colno, f"invalid JSON: {exc.msg}", "valid JSON")
+        except _Refused as exc:
+            if exc.args[0] == "duplicate":
+                found = scan_json(text, find_duplicates=True).duplicate
+                at_line, column, key = found or (1, 1, "?")
+                problems.at(at_line + shift, column, f"duplicate key '{key}'", "unique keys")
+            else:
+                non_finite = scan_json(text, find_non_finite=True).non_finite
+                at_line, column, token = non_finite or (1, 1, "?")
+                problems.at(
+                    at_line + shift, column, f"non-finite number {token}", "a finite number"
+                )
+        except RecursionError:
+            limit = min(self.max_depth, 500)
+            where = scan_json(text, max_depth=limit - levels_above).too_deep or (1, 1)
+            self.too_deep((where[0] + shift, where[1]), problems, limit)
+        except ValueError:  # an integer with more digits than Python converts
+            self.long_integer(text, problems, shift)
+        return _INVALID
+
+    def long_integer(self, text: str, problems: _FileProblems, shift: int = 0) -> None:
+        match = _LONG_INTEGER.search(text)
+        line, column = 1, 1
+        if match is not None:
+            line = text.count("\n", 0, match.start()) + 1
+            column = match.start() - text.rfind("\n", 0, match.start())
+        digits = sys.get_int_max_str_digits()
+        problems.at(
+            line + shift, column, f"integer longer than {digits} digits", "a smaller number"
+        )
+
+    def check_surrogates(self, value: Any, text: str, problems: _FileProblems, shift: int) -> None:
+        """Refuse a ``\\ud800``-style escape that is half of a character (not UTF-8)."""
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return
+        paired_at = -1
+        for match in _SURROGATE.finditer(text):
+            start = match.start()
+            if start == paired_at:
+                continue
+            high = match.group()[3].lower() in "89ab"
+            following = _SURROGATE.match(text, match.end())
+            if high and following is not None and following.group()[3].lower() in "cdef":
+                paired_at = following.start()
+                continue
+            line = text.count("\n", 0, start) + 1
+            column = start - text.rfind("\n", 0, start)
+            problems.at(
+                line + shift, column, f"lone surrogate {match.group()}", "valid Unicode text"
+            )
+            return
+        problems.at(1 + shift, 1, "lone surrogate in a string", "valid Unicode text")
+
+    # -- JSON Lines --------------------------------------------------------------------------
+    def load_jsonl(self, file: ManifestFile) -> _Outcome:
+        return _JSONLines(self, file).load()
+
+    # -- the run -----------------------------------------------------------------------------
+    def merge_project(self, loaded: LoadedManifest, problems: _FileProblems) -> None:
+        project = loaded.project
+        display = loaded.file.display
+        known = self.projects.get(project.id)
+        if known is None:
+            self.projects[project.id] = ProjectInfo(
+                id=project.id,
+                name=project.name,
+                organization=project.organization,
+                description=project.description,
+                path=display,
+                line=loaded.project_line,
+                paths=[display],
+            )
+            return
+        for key in ("name", "organization"):
+            mine, theirs = getattr(project, key), getattr(known, key)
+            if mine is not None and theirs is not None and mine != theirs:
+                problems.at(
+                    loaded.project_line,
+                    1,
+                    f"project '{project.id}' has {key} {mine!r} here but {theirs!r} "
+                    f"in {known.path}:{known.line}",
+                    f"the same {key} in every manifest of the project",
+                )
+        if problems:
+            return
+        known.name = known.name or project.name
+        known.organization = known.organization or project.organization
+        known.description = known.description or project.description
+        if display not in known.paths:
+            known.paths.append(display)
+
+    def add_records(
+        self, records: list[ArtifactRecord], columns: list[int], problems: _FileProblems
+    ) -> None:
+        add = self.index.add
+        for number, record in enumerate(records):
+            try:
+                add(record)
+            except DuplicateArtifactError as exc:
+                column = columns[number] if number < len(columns) else 1
+                problems.at(record.line, column, str(exc))
+        self.records_added += len(records)
+
+    def load(self, files: Sequence[ManifestFile]) -> LoadResult:
+        for file in files:
+            if self.problems.full:
+                self.problems.stopped = True
+                break
+            outcome = self.load_jsonl(file) if file.format == "jsonl" else self.load_document(file)
+            if isinstance(outcome, _FileProblems):
+                self.problems.add(outcome)
+                continue
+            loaded, records, columns = outcome
+            problems = _FileProblems(file.display)
+            self.merge_project(loaded, problems)
+            if not problems:
+                self.add_records(records, columns, problems)
+                self.manifests.append(loaded)
+            self.problems.add(problems)
+        if self.problems:
+            raise self.problems.exception()
+        return LoadResult(self.manifests, self.projects)
+
+
+class _Sentinel:
+    pass
+
+
+_INVALID: Any = _Sentinel()
+_BLANK: Any = _Sentinel()
+
+
+class _JSONLines:
+    """One JSON Lines manifest, streamed: a header line, then one artifact per line."""
+
+    def __init__(self, loader: _Loader, file: ManifestFile) -> None:
+        self.loader = loader
+        self.file = file
+        self.problems = _FileProblems(file.display)
+        self.records: list[ArtifactRecord] = []
+        self.header: ManifestHeader | None = None
+        self.header_line = 0
+        self.header_failed = False
+        self.position = 0  # index of the next artifact in the file
+        self.stop = False
+        self.project_id = ""
+        self.run_iteration: int | None = None
+        self.max_bytes = loader.max_bytes
+        # An artifact line is level 3 of a manifest (root > artifacts > artifact), so
+        # data may nest as deep as in a YAML or JSON manifest, and no deeper.
+        self.line_depth = loader.max_depth - 2
+        # Canonical data shorter than this cannot hold more levels than allowed.
+        self.deep_length = 2 * self.line_depth
+
+    @property
+    def clean(self) -> bool:
+        """Whether records are still worth keeping: no problem so far, header read."""
+        if self.problems or self.header_failed:
+            self.records.clear()
+            return False
+        return True
+
+    # The outcome ---------------------------------------------------------------------------
+    def load(self) -> _Outcome:
+        digest, size = self.stream()
+        problems = self.problems
+        header = self.header
+        if header is None:
+            if not problems:
+                problems.at(1, 1, "empty manifest", _EMPTY_EXPECTED)
+            return problems
+        if not self.position and not header.tasks and not header.events and not problems:
+            problems.at(
+                self.header_line,
+                1,
+                "a manifest must hold at least one artifact, task or event "
+                "(no artifact lines follow the header, and it has no tasks or events)",
+            )
+        if problems:
+            return problems
+        line = self.header_line
+        loaded = LoadedManifest(
+            file=self.file,
+            sha256=HASH_PREFIX + digest,
+            size=size,
+            project=header.project,
+            project_line=line,
+            run=header.run,
+            tasks=[(task, line) for task in header.tasks],
+            events=[(event, line) for event in header.events],
+            artifact_count=len(self.records),
+        )
+        return loaded, self.records, []
+
+    # Reading ---------------------------------------------------------------------------------
+    def stream(self) -> tuple[str, int]:
+        hasher = hashlib.sha256()
+        size = 0
+        problems = self.problems
+        try:
+            with open(self.file.path, "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    problems.at(1, 1, "not a regular file", "a manifest file")
+                    return hasher.hexdigest(), 0
+                leftover = b""
+                pending: list[bytes] = []
+                next_line = 1  # number of pending[0]
+                first = True
+                while not self.stop:
+                    chunk = stream.read(READ_CHUNK)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+                    size += len(chunk)
+                    if first:
+                        first = False
+                        if chunk.startswith(_BOM):
+                            chunk = chunk[len(_BOM) :]
+                    buffer = leftover + chunk if leftover else chunk
+                    lines = buffer.split(b"\n")
+                    leftover = lines.pop()
+                    if len(buffer) > self.max_bytes and not self.lines_fit(
+                        lines, next_line + len(pending)
+                    ):
+                        break
+                    if len(leftover) > self.max_bytes:
+                        self.too_long(next_line + len(pending) + len(lines))
+                        break
+                    if pending:
+                        pending.extend(lines)
+                    else:
+                        pending = lines
+                    taken = self.feed(pending, next_line, final=False)
+                    next_line += taken
+                    pending = pending[taken:]
+                if not self.stop:
+                    if leftover:
+                        pending.append(leftover)
+                    self.feed(pending, next_line, final=True)
+        except OSError as exc:
+            problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
+        return hasher.hexdigest(), size
+
+    def lines_fit(self, lines: list[bytes], first_line: int) -> bool:
+        longest = max(map(len, lines), default=0)
+        if longest <= self.max_bytes:
+            return True
+        offset = next(i for i, line in enumerate(lines) if len(line) > self.max_bytes)
+        self.too_long(first_line + offset)
+        return False
+
+    def too_long(self, line: int) -> None:
+        self.problems.at(
+            line,
+            1,
+            f"line is longer than the limit of {self.max_bytes} bytes",
+            "a smaller artifact, or a higher max_manifest_bytes",
+        )
+        self.stop = True
+
+    def feed(self, lines: list[bytes], first_line: int, *, final: bool) -> int:
+        """Process whole batches of ``lines`` (all of them when ``final``); how many were taken."""
+        taken = 0
+        total = len(lines)
+        while taken < total and not self.stop:
+            if self.header is None and not self.header_failed:
+                self.read_header(lines[taken], first_line + taken)
+                taken += 1
+                continue
+            if total - taken < BATCH_LINES and not final:
+                break
+            batch = lines[taken : taken + BATCH_LINES]
+            line = first_line + taken
+            if not self.fast_batch(batch, line):
+                self.slow_batch(batch, line)
+            taken += len(batch)
+            if self.loader.problems.full or len(self.problems) >= MAX_PROBLEMS:
+                self.loader.problems.stopped = True
+                self.stop = True
+        return taken
+
+    # The header ------------------------------------------------------------------------------
+    def read_header(self, raw: bytes, line: int) -> None:
+        value = self.parse_line(raw, line, header=True)
+        if value is _BLANK:
+            return
+        self.header_failed = True
+        if value is _INVALID:
+            self.stop = True  # not JSON Lines at all: one problem, not one per line
+            return
+        problems = self.problems
+        text = raw.decode("utf-8")
+        if not isinstance(value, dict):
+            problems.at(
+                line,
+                1,
+                f"the header line is {_kind(value)}",
+                "a header object with " + _EMPTY_EXPECTED,
+            )
+            return
+        if "metaqore" not in value and ("id" in value or "created_by" in value):
+            problems.at(
+                line,
+                1,
+                "the first line is an artifact, not the header",
+                "a header line with metaqore: 1 and a project before the artifact lines",
+            )
+            return
+
+        def locate_all(paths: list[Path_]) -> list[Position]:
+            scan = locate_many(text, paths)
+            return [(line, scan.locate(path)[1]) for path in paths]
+
+        if not self.loader.check_version(value, problems, locate_all):
+            return
+        try:
+            header = ManifestHeader.model_validate(value)
+        except ValidationError as exc:
+            self.loader.problem_errors(
+                explain(exc, ManifestHeader),
+                value,
+                problems,
+                locate_all,
+                origin=(line, 1),
+                jsonl_header=True,
+            )
+            return
+        self.header = header
+        self.header_failed = False
+        self.header_line = line
+        run = header.run
+        self.run_iteration = run.iteration if run is not None else None
+        self.project_id = header.project.id
+
+    def parse_line(self, raw: bytes, line: int, *, header: bool = False) -> Any:
+        """One line as strict JSON; ``_BLANK`` for a blank line, ``_INVALID`` after a problem.
+
+        The header is a manifest's root; an artifact line sits two levels below it.
+        """
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at_line, column = _utf8_error(raw, exc, line)
+            self.problems.at(at_line, column, "invalid UTF-8", "UTF-8 text")
+            return _INVALID
+        levels_above = 0 if header else 2
+        value = self.loader.strict_json(
+            text, self.problems, line=line, blank_ok=True, levels_above=levels_above
+        )
+        if value is _INVALID or value is _BLANK:
+            return value
+        limit = self.loader.max_depth - levels_above
+        if text.count("[") + text.count("{") > limit:
+            too_deep = scan_json(text, max_depth=limit).too_deep
+            if too_deep is not None:
+                self.loader.too_deep((line, too_deep[1]), self.problems)
+                return _INVALID
+        return value
+
+    # Artifact lines --------------------------------------------------------------------------
+    def fast_batch(self, lines: list[bytes], first_line: int) -> bool:
+        """Validate and record a batch in bulk; False (nothing recorded) if any line is off.
+
+        Each line is parsed on its own (``Json[...]``), so a line holds exactly one
+        value. pydantic keeps the last of duplicate keys silently, so the batch's ``:``
+        count is compared with the keys and colons the validated artifacts kept: equal
+        means no key was dropped (``\\u003a``, an escaped colon, sends the batch to the
+        careful path instead).
+        """
+        try:
+            artifacts = _LINES_ADAPTER.validate_python(lines)
+        except ValidationError:
+            return False
+        text = b"".join(lines)
+        if b"\\u003" in text:
+            return False
+        colons = text.count(b":")
+        kept = 0
+        deep_length = self.deep_length
+        data_limit = self.line_depth - 1  # the artifact object is the line's first level
+        record = self.loader.record
+        project = self.project_id
+        run_iteration = self.run_iteration
+        source = self.file.display
+        position = self.position
+        line = first_line
+        made: list[ArtifactRecord] = []
+        append = made.append
+        try:
+            for artifact in artifacts:
+                data_json = canonical_json(artifact.data)
+                digest = sha256_text(data_json)
+                declared = artifact.content_hash
+                if declared is not None and declared != digest:
+                    return False
+                if (
+                    len(data_json) >= deep_length
+                    and data_json.count("{") + data_json.count("[") > data_limit
+                    and _data_depth(artifact.data) > data_limit
+                ):
+                    return False
+                kept += len(artifact.__pydantic_fields_set__) + data_json.count(":")
+                if artifact.task is not None:
+                    kept += len(artifact.task.__pydantic_fields_set__)
+                for entry in artifact.provenance:
+                    kept += len(entry.__pydantic_fields_set__)
+                append(
+                    record(
+                        artifact, digest, data_json, project, run_iteration, source, line, position
+                    )
+                )
+                line += 1
+                position += 1
+        except (ValueError, RecursionError):
+            return False
+        if kept != colons and (
+            # Colons inside ids, types or names: count what the artifacts kept exactly.
+            kept > colons
+            or ARTIFACT_LIST_ADAPTER.dump_json(artifacts, exclude_unset=True).count(b":") != colons
+        ):
+            return False
+        if self.clean:
+            self.records.extend(made)
+        self.position = position
+        return True
+
+    def slow_batch(self, lines: list[bytes], first_line: int) -> None:
+        """Line by line, locating every problem; records only while the file is clean."""
+        for offset, raw in enumerate(lines):
+            line = first_line + offset
+            before = len(self.problems)
+            value = self.parse_line(raw, line)
+            if value is _BLANK:
+                continue
+            position = self.position
+            self.position += 1
+            if value is _INVALID:
+                continue
+            self.artifact_line(raw, value, line, position)
+            if len(self.problems) > before and len(self.problems) >= MAX_PROBLEMS:
+                return
+
+    def artifact_line(self, raw: bytes, value: Any, line: int, position: int) -> None:
+        problems = self.problems
+        if not isinstance(value, dict):
+            problems.at(
+                line,
+                1,
+                f"an artifact line must be a JSON object, not {_kind(value)}",
+                "one artifact object per line",
+            )
+            return
+        if "metaqore" in value:
+            problems.at(line, 1, "a second header line", "one artifact object per line")
+            return
+        text = raw.decode("utf-8")
+        try:
+            artifact = ARTIFACT_ADAPTER.validate_json(raw)
+        except ValidationError as exc:
+            invalid = [error for error in exc.errors() if error["type"] == "json_invalid"]
+            if invalid:  # json.loads took it, pydantic's parser did not
+                problems.at(line, 1, f"invalid JSON: {invalid[0]['msg']}", "valid JSON")
+                return
+
+            def locate_all(paths: list[Path_]) -> list[Position]:
+                scan = locate_many(text, paths)
+                return [(line, scan.locate(path)[1]) for path in paths]
+
+            self.loader.problem_errors(
+                explain(exc, ManifestArtifact), value, problems, locate_all, origin=(line, 1)
+            )
+            return
+        hashed = self.loader.hash_data(artifact.data)
+        if isinstance(hashed, str):
+            column = locate_many(text, [("data",)]).locate(("data",))[1]
+            problems.at(line, column, f"data cannot be hashed ({hashed})", "JSON-compatible data")
+            return
+        data_json, digest = hashed
+        if artifact.content_hash is not None and artifact.content_hash != digest:
+            column = locate_many(text, [("content_hash",)]).locate(("content_hash",))[1]
+            problems.at(line, column, "content_hash does not match data", digest)
+            return
+        if not self.clean:
+            return  # the file contributes no records; keep looking for problems only
+        self.records.append(
+            self.loader.record(
+                artifact,
+                digest,
+                data_json,
+                self.project_id,
+                self.run_iteration,
+                self.file.display,
+                line,
+                position,
+            )
+        )
+
+
+def load_manifests(
+    files: Sequence[ManifestFile],
+    *,
+    config: MetaQoreConfig,
+    index: RunIndex,
+    keep_data_keys: bool = False,
+    keep_data: bool = False,
+) -> LoadResult:
+    """Read ``files``, add one record per artifact to ``index``, return the rest.
+
+    Records of a file are added in file order (the index sorts them into replay order
+    when finalised). Every problem of every file is raised at once as
+    :class:`ManifestErrors` (the index then holds the clean files' records and should be
+    dropped); nothing else is raised for bad input. ``keep_data_keys`` keeps each
+    artifact's top-level ``data`` keys, ``keep_data`` its canonical JSON.
+    """
+    loader = _Loader(config, index, keep_data_keys=keep_data_keys, keep_data=keep_data)
+    # Nothing here makes reference cycles, and a collector walking a million fresh
+    # records several times over would triple the load time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return loader.load(files)
+    finally:
+        if loader.records_added >= _FREEZE_RECORDS:
+            # The records live as long as the run: keep later collections off them.
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+__all__ = [
+    "BATCH_LINES",
+    "MAX_PROBLEMS",
+    "EventModel",
+    "LoadResult",
+    "LoadedManifest",
+    "ProjectInfo",
+    "load_manifests",
+]
