@@ -44,6 +44,7 @@ from metaqore.gate.findings import (
     conflict_finding,
     event_veto_finding,
 )
+from metaqore.gate.store import add_prior, open_store, persist
 from metaqore.gate.verdict import ArtifactRef, Finding, ProjectResult, Status, Verdict
 from metaqore.gate.waivers import WaiverBook, waived_by
 
@@ -548,10 +549,10 @@ def run_gate(options: GateOptions) -> Verdict:
                 {"path": manifest.file.display, "sha256": manifest.sha256}
                 for manifest in load.manifests
             ]
-            store_scope = _open_store(dsn, config, load) if dsn else nullcontext(None)
+            store_scope = open_store(dsn, config, load) if dsn else nullcontext(None)
             with store_scope as transaction:
                 if transaction is not None:
-                    _add_prior(index, transaction, load)
+                    add_prior(index, transaction, load)
                 index.finalize()
                 judge = _Judge(options, index, load)
                 judge.run_rules()
@@ -562,7 +563,7 @@ def run_gate(options: GateOptions) -> Verdict:
                 auditor.log_event("run_started", started)
                 _write_audit(auditor, judge, verdict, started)
                 if transaction is not None:
-                    _persist(transaction, judge, verdict, config)
+                    persist(transaction, judge, verdict, config)
     finally:
         auditor.close()
     verdict.audit_head_hash = getattr(auditor, "head_hash", None)
@@ -583,86 +584,6 @@ def _audit_failed_run(auditor: Any, started: dict[str, Any], error: MetaQoreErro
             "started_at": started["started_at"],
         },
     )
-
-
-def _open_store(dsn: str, config: MetaQoreConfig, load: Any) -> Any:
-    from metaqore.storage.backends.sqlite import SQLiteBackend
-
-    backend = SQLiteBackend(
-        dsn, timeout=config.store_timeout, compress_checkpoints=config.checkpoint_compression
-    )
-    return _closing_transaction(backend, sorted(load.projects))
-
-
-@contextmanager
-def _closing_transaction(backend: Any, project_ids: list[str]) -> Iterator[Any]:
-    try:
-        with backend.run_transaction(project_ids) as transaction:
-            yield transaction
-    finally:
-        backend.close()
-
-
-def _add_prior(index: RunIndex, transaction: Any, load: Any) -> None:
-    for row in transaction.iter_artifact_records(sorted(load.projects)):
-        index.add_prior(
-            ArtifactRecord(
-                project=row.project_id,
-                id=row.id,
-                artifact_type=row.artifact_type,
-                agent=row.created_by,
-                content_hash=row.content_hash,
-                declared_version=row.version,
-                iteration=row.iteration,
-                depends_on=row.depends_on,
-                sensitivity=row.sensitivity,
-                source="(store)",
-            )
-        )
-
-
-def _persist(transaction: Any, judge: _Judge, verdict: Verdict, config: MetaQoreConfig) -> None:
-    """A passing run's new artifacts become history; a blocked or playground run writes
-    nothing (the transaction rolls back when the ``with`` block ends)."""
-    if not verdict.passed or config.governance_mode is GovernanceMode.PLAYGROUND:
-        return
-    now = datetime.now(UTC)
-    transaction.ensure_projects(
-        [
-            {
-                "id": pid,
-                "name": info.name or pid,
-                "organization": info.organization or config.organization,
-            }
-            for pid, info in judge.load.projects.items()
-        ]
-    )
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for record in judge.index.judged():
-            rank = judge.sensitivity.get(record.key)
-            route = judge.routing.get(record.key)
-            metadata: dict[str, Any] = {"source": record.source, "line": record.line}
-            if route is not None:
-                metadata["llm_provider"] = route[0]
-            yield {
-                "project_id": record.project,
-                "id": record.id,
-                "version": record.version,
-                "artifact_type": record.artifact_type,
-                "iteration": record.iteration,
-                "created_by": record.agent,
-                "created_at": now,
-                "content_hash": record.content_hash,
-                "depends_on": list(record.depends_on),
-                "data_json": record.data_json,
-                "metadata": metadata,
-                "provenance": [dict(entry) for entry in record.provenance],
-                "sensitivity": _SENSITIVITIES[rank].value if rank is not None else None,
-            }
-
-    transaction.bulk_save_artifacts(rows())
-    transaction.commit()
 
 
 def _verdict(
