@@ -228,7 +228,7 @@ class ComplianceAuditor:
         self._json_cache: dict[Any, str] = {}
         self._safe_keys: set[str] = set()
         # (record handed to the caller, event_type JSON, run_id JSON, payload JSON)
-        self._buffer: list[tuple[dict[str, Any], str, str, str]] = []
+        self._buffer: list[tuple[dict[str, Any] | None, str, str, str]] = []
         self._mutex = threading.Lock()
         self._closed = False
         self._last_hash: str | None = None
@@ -310,6 +310,48 @@ class ComplianceAuditor:
             if len(buffer) >= self.flush_interval:
                 self._flush_locked(write_head=self._lock_depth == 0)
         return record
+
+    def log_encoded(self, event_type: str, payload_json: str) -> None:
+        """Buffer an event whose payload the caller already encoded as canonical JSON.
+
+        For trusted hot paths (the gate writes one ``artifact_declared`` per artifact):
+        the caller guarantees ``payload_json == canonical_json(payload)`` and that its
+        keys name no content or secret, so neither is checked here. Returns nothing.
+        """
+        cache = self._json_cache
+        event_json = cache.get(event_type)
+        if event_json is None:
+            event_json = self._cache_json(event_type)
+        run_json = cache.get(self.run_id)
+        if run_json is None:
+            run_json = self._cache_json(self.run_id)
+        with self._mutex:
+            if self._closed:
+                raise ValueError(f"{self!r} is closed")
+            buffer = self._buffer
+            buffer.append((None, event_json, run_json, payload_json))
+            if len(buffer) >= self.flush_interval:
+                self._flush_locked(write_head=self._lock_depth == 0)
+
+    def log_encoded_many(self, event_type: str, payloads_json: Iterable[str]) -> int:
+        """:meth:`log_encoded` for many events of one type; returns how many were logged."""
+        event_json = self._json_cache.get(event_type) or self._cache_json(event_type)
+        run_json = self._json_cache.get(self.run_id) or self._cache_json(self.run_id)
+        count = 0
+        interval = self.flush_interval
+        with self._mutex:
+            if self._closed:
+                raise ValueError(f"{self!r} is closed")
+            buffer = self._buffer
+            append = buffer.append
+            for payload_json in payloads_json:
+                append((None, event_json, run_json, payload_json))
+                count += 1
+                if len(buffer) >= interval:
+                    self._flush_locked(write_head=self._lock_depth == 0)
+                    buffer = self._buffer
+                    append = buffer.append
+        return count
 
     def log_routing_decision(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Audit a routing decision (event type ``routing_decision``)."""
@@ -435,7 +477,7 @@ class ComplianceAuditor:
             self._safe_keys.update(key for key in payload if isinstance(key, str))
 
     def _chain(
-        self, entries: Sequence[tuple[dict[str, Any], str, str, str]], seq: int, prev: str
+        self, entries: Sequence[tuple[dict[str, Any] | None, str, str, str]], seq: int, prev: str
     ) -> tuple[list[str], int, str]:
         """Serialise ``entries`` as chained lines after (seq, prev); fills in the records.
 
@@ -456,10 +498,11 @@ class ComplianceAuditor:
             )
             digest = "sha256:" + sha256((head + tail).encode()).hexdigest()
             append(f'{head}"hash":"{digest}",{tail}\n')
-            record["seq"] = seq
-            record["timestamp"] = timestamp
-            record["prev_hash"] = prev
-            record["hash"] = digest
+            if record is not None:
+                record["seq"] = seq
+                record["timestamp"] = timestamp
+                record["prev_hash"] = prev
+                record["hash"] = digest
             prev = digest
         return lines, seq, prev
 
@@ -529,8 +572,9 @@ class ComplianceAuditor:
             # Leave the file as it was (a valid chain) and the events buffered.
             os.ftruncate(fd, self._size)
             for record, *_ in entries:
-                record["seq"] = record["timestamp"] = record["prev_hash"] = None
-                record["hash"] = None
+                if record is not None:
+                    record["seq"] = record["timestamp"] = record["prev_hash"] = None
+                    record["hash"] = None
             raise
         self._size += len(data)
         self._tail = (new_seq, new_prev)

@@ -136,6 +136,8 @@ class RunIndex:
         self._run_ids: dict[str, dict[str, ArtifactRecord]] = {}
         self._finalized = False
         self._edges: list[list[int]] | None = None
+        self._in_order = False  # no edge points at its own or a later record
+        self._unresolved: list[tuple[ArtifactRecord, str]] = []
         self._components: list[list[int]] | None = None
 
     # -- building ---------------------------------------------------------------------
@@ -167,15 +169,22 @@ class RunIndex:
         if not ordered:
             self._run.sort(key=replay_key)
         self.records = self._prior + self._run
+        prior_ids: dict[str, dict[str, ArtifactRecord]] = {}
+        for record in self._prior:
+            prior_ids.setdefault(record.project, {})[record.id] = record
         self._prior = []
+        # A dependency resolves to the run's artifact of that id, or to the store's.
+        # Projects without history use the run's id table as is (a million inserts saved).
         ids = self.ids
-        for key, record in enumerate(self.records):
-            record.key = key
-            if record.prior:
-                ids.setdefault(record.project, {})[record.id] = record
+        for project, project_ids in prior_ids.items():
+            ids[project] = dict(project_ids)
+        for project, run_ids in self._run_ids.items():
+            if project not in prior_ids:
+                ids[project] = run_ids
         # (project, type) -> the record holding the highest version so far
         highest: dict[tuple[str, str], ArtifactRecord] = {}
-        for record in self.records:
+        for key, record in enumerate(self.records):
+            record.key = key
             group = (record.project, record.artifact_type)
             holder = highest.get(group)
             top = holder.version if holder is not None else 0
@@ -183,20 +192,21 @@ class RunIndex:
                 if record.version > top:
                     highest[group] = record
                 continue
-            project_ids = ids.setdefault(record.project, {})
-            earlier = project_ids.get(record.id)
-            if earlier is not None and earlier.prior and self._is_redeclaration(record, earlier):
-                record.idempotent = True
-                record.version = record.expected_version = (
-                    record.declared_version or earlier.version
-                )
-                continue
+            history = prior_ids.get(record.project)
+            if history is not None:
+                earlier = history.get(record.id)
+                if earlier is not None and self._is_redeclaration(record, earlier):
+                    record.idempotent = True
+                    record.version = record.expected_version = (
+                        record.declared_version or earlier.version
+                    )
+                    continue
+                ids[record.project][record.id] = record
             record.expected_version = top + 1
             record.follows = holder
             record.version = record.declared_version or record.expected_version
             if record.version > top:
                 highest[group] = record
-            project_ids[record.id] = record
         return self
 
     def _is_redeclaration(self, record: ArtifactRecord, earlier: ArtifactRecord) -> bool:
@@ -229,16 +239,31 @@ class RunIndex:
             ids = self.ids
             edges: list[list[int]] = []
             append = edges.append
-            for record in self.records:
-                project_ids = ids.get(record.project, {})
+            unresolved = self._unresolved
+            in_order = True
+            empty: dict[str, ArtifactRecord] = {}
+            for key, record in enumerate(self.records):
+                project_ids = ids.get(record.project, empty)
                 targets = []
                 for dependency in record.depends_on:
                     target = project_ids.get(dependency)
-                    if target is not None:
-                        targets.append(target.key)
+                    if target is None:
+                        if not record.prior:
+                            unresolved.append((record, dependency))
+                        continue
+                    targets.append(target.key)
+                    if target.key >= key:
+                        in_order = False
                 append(targets)
             self._edges = edges
+            self._in_order = in_order
         return self._edges
+
+    def unresolved(self) -> list[tuple[ArtifactRecord, str]]:
+        """(record, dependency id) for each dependency of a run record that resolves to
+        nothing, in replay order."""
+        self.edges()
+        return self._unresolved
 
     def components(self) -> list[list[int]]:
         """Strongly connected components reachable from judged records.
@@ -251,6 +276,28 @@ class RunIndex:
                 self.edges(), (record.key for record in self.judged()), len(self.records)
             )
         return self._components
+
+    def dependency_order(self) -> Iterable[list[int]]:
+        """Groups of record keys, dependencies first; a group is a cycle's members.
+
+        When every dependency points at an earlier record of the replay, replay order
+        already is such an order and there is no cycle: Tarjan's pass is skipped.
+        """
+        self.edges()
+        if self._in_order:
+            return ([key] for key in range(len(self.records)))
+        return self.components()
+
+    def cycles(self) -> list[list[int]]:
+        """Components that are cycles: several members, or one that depends on itself."""
+        edges = self.edges()
+        if self._in_order:
+            return []
+        return [
+            component
+            for component in self.components()
+            if len(component) > 1 or component[0] in edges[component[0]]
+        ]
 
 
 def _tarjan(edges: list[list[int]], seeds: Iterable[int], size: int) -> list[list[int]]:

@@ -147,23 +147,20 @@ class MissingDependencyRule:
     strategy = ResolutionStrategy.RETRY
 
     def check(self, index: RunIndex) -> Iterator[RuleHit]:
-        ids = index.ids
-        for record in index.judged():
-            project_ids = ids.get(record.project, {})
-            for dependency in record.depends_on:
-                if dependency in project_ids:
-                    continue
-                message = (
-                    f"{record.artifact_type} '{record.id}' (by {record.agent}) depends on "
-                    f"'{dependency}', which is declared nowhere in project '{record.project}'"
-                )
-                yield RuleHit(
-                    self.conflict_type,
-                    record,
-                    message,
-                    (dependency,),
-                    {"missing": dependency, "needed_by": record.id},
-                )
+        for record, dependency in index.unresolved():
+            if record.idempotent:
+                continue
+            message = (
+                f"{record.artifact_type} '{record.id}' (by {record.agent}) depends on "
+                f"'{dependency}', which is declared nowhere in project '{record.project}'"
+            )
+            yield RuleHit(
+                self.conflict_type,
+                record,
+                message,
+                (dependency,),
+                {"missing": dependency, "needed_by": record.id},
+            )
 
 
 class CircularDependencyRule:
@@ -176,11 +173,7 @@ class CircularDependencyRule:
     def check(self, index: RunIndex) -> Iterator[RuleHit]:
         edges = index.edges()
         records = index.records
-        for component in index.components():
-            if len(component) == 1:
-                only = component[0]
-                if only not in edges[only]:
-                    continue
+        for component in index.cycles():
             # Attached to the member declared last in replay order.
             anchor = max(component)
             if not records[anchor].judged:

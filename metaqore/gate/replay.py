@@ -16,6 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import pairwise
+from json.encoder import encode_basestring as _encode_string
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +50,7 @@ from metaqore.gate.verdict import ArtifactRef, Finding, ProjectResult, Status, V
 from metaqore.gate.waivers import WaiverBook, waived_by
 
 _SENSITIVITIES = list(TaskSensitivity)
+UNSET = 255
 _AUTO_SEVERITIES = frozenset({ConflictSeverity.LOW.value, ConflictSeverity.MEDIUM.value})
 _IN_MEMORY_DSNS = frozenset({"sqlite://", "sqlite:///:memory:", ""})
 
@@ -153,8 +155,11 @@ class _Judge:
         self.index = index
         self.load = load
         self.findings: list[Finding] = []
-        self.routing: dict[int, tuple[str, str]] = {}  # record key -> (provider, decision)
-        self.sensitivity: dict[int, int] = {}  # record key -> effective rank
+        # record key -> (provider, "allowed" | "vetoed"); tuples shared, few distinct
+        self.routing: list[tuple[str, str] | None] = [None] * len(index.records)
+        self._routes: dict[tuple[str, str], tuple[str, str]] = {}
+        # record key -> effective sensitivity rank (UNSET until propagated)
+        self.sensitivity = bytearray([UNSET]) * len(index.records)
         self.collector = _CollectingAuditor()
         self.gateway = SecureGateway(config=self.config, auditor=self.collector)
 
@@ -194,61 +199,79 @@ class _Judge:
         return rank
 
     def propagate_sensitivity(self) -> dict[int, int]:
-        """Effective sensitivity of every judged record, dependencies first.
+        """Effective sensitivity of every record, dependencies first.
 
-        Returns record key -> key of the upstream record that raised it (if one did).
+        A record is as sensitive as the most sensitive of itself and everything it
+        depends on, transitively; the members of a cycle share their highest. Returns
+        record key -> key of the upstream record that raised it (if one did).
         """
         records = self.index.records
         edges = self.index.edges()
         cache: dict[Any, int] = {}
         effective = self.sensitivity
         source: dict[int, int] = {}
-        for component in self.index.components():
-            best = -1
-            best_source: int | None = None
-            members = set(component) if len(component) > 1 else None
+        for component in self.index.dependency_order():
+            if len(component) == 1:
+                key = component[0]
+                best = own = self._own_rank(records[key], cache)
+                origin = -1
+                for target in edges[key]:
+                    upstream = effective[target]
+                    if upstream == UNSET:  # a self-loop, or a prior record not reached
+                        upstream = self._own_rank(records[target], cache)
+                    if upstream > best:
+                        best, origin = upstream, source.get(target, target)
+                effective[key] = best
+                if origin >= 0 and best > own:
+                    source[key] = origin
+                continue
+            members = set(component)
+            best, origin = -1, -1
             for key in component:
                 own = self._own_rank(records[key], cache)
                 if own > best:
-                    best, best_source = own, key
+                    best, origin = own, key
                 for target in edges[key]:
-                    if members is not None and target in members:
+                    if target in members:
                         continue
-                    if target == key:
-                        continue
-                    upstream = effective.get(target)
-                    if upstream is None:
+                    upstream = effective[target]
+                    if upstream == UNSET:
                         upstream = self._own_rank(records[target], cache)
-                        effective[target] = upstream
                     if upstream > best:
-                        best, best_source = upstream, source.get(target, target)
+                        best, origin = upstream, source.get(target, target)
             for key in component:
                 effective[key] = best
-                if best_source is not None and best_source != key:
-                    own = self._own_rank(records[key], cache)
-                    if best > own:
-                        source[key] = best_source
+                if origin != key and best > self._own_rank(records[key], cache):
+                    source[key] = origin
         return source
 
     def apply_gateway(self) -> None:
+        """Routing policy and provenance signatures for every judged artifact."""
         sources = self.propagate_sensitivity()
         records = self.index.records
         require = {s.value for s in self.config.require_signatures}
-        for record in self.index.judged():
-            rank = self.sensitivity.get(record.key, 0)
-            sensitivity = _SENSITIVITIES[rank]
-            evidence: dict[str, Any] = {"sensitivity": sensitivity.value}
+        evaluate = self.gateway.evaluate_route
+        effective = self.sensitivity
+        routing = self.routing
+        route = self._route
+
+        def evidence(record: ArtifactRecord, sensitivity: TaskSensitivity) -> dict[str, Any]:
+            found: dict[str, Any] = {"sensitivity": sensitivity.value}
             upstream = sources.get(record.key)
             if upstream is not None:
-                evidence["sensitivity_source"] = records[upstream].id
+                found["sensitivity_source"] = records[upstream].id
+            return found
+
+        for record in self.index.judged():
+            sensitivity = _SENSITIVITIES[effective[record.key]]
             task = record.task
             if task is not None and task.provider:
-                veto = self.gateway.evaluate_route(sensitivity=sensitivity, provider=task.provider)
+                veto = evaluate(sensitivity=sensitivity, provider=task.provider)
                 if veto is None:
-                    self.routing[record.key] = (task.provider, "allowed")
+                    routing[record.key] = route(task.provider, "allowed")
                 else:
-                    self.routing[record.key] = (task.provider, "vetoed")
-                    self._artifact_veto(veto, record, evidence)
+                    routing[record.key] = route(task.provider, "vetoed")
+                    self._artifact_veto(veto, record, evidence(record, sensitivity))
             if record.provenance or sensitivity.value in require:
                 # The gateway audits provenance vetoes itself.
                 veto = self.gateway.verify_provenance(
@@ -261,7 +284,11 @@ class _Judge:
                     provenance=record.provenance,
                 )
                 if veto is not None:
-                    self._artifact_veto(veto, record, evidence, audited=True)
+                    self._artifact_veto(veto, record, evidence(record, sensitivity), audited=True)
+
+    def _route(self, provider: str, decision: str) -> tuple[str, str]:
+        route = (provider, decision)
+        return self._routes.setdefault(route, route)
 
     def _artifact_veto(
         self,
@@ -426,29 +453,96 @@ class _Judge:
         return True
 
 
+class _DeclaredEncoder:
+    """Canonical JSON of ``artifact_declared`` payloads, built by concatenation.
+
+    One record per artifact is the hot path of a large run's audit; encoding a dict per
+    artifact costs several seconds per million. The text equals
+    ``canonical_json(payload)`` (keys in sorted order; tests/gate checks it).
+    """
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+
+    def _text(self, value: str) -> str:
+        # Types, agents, projects and providers repeat: encode each once.
+        encoded = self._strings.get(value)
+        if encoded is None:
+            encoded = _encode_string(value)
+            if len(self._strings) < 100_000:
+                self._strings[value] = encoded
+        return encoded
+
+    def encode(
+        self,
+        record: ArtifactRecord,
+        sensitivity: str | None,
+        route: tuple[str, str] | None,
+    ) -> str:
+        text = self._text
+        iteration = "null" if record.iteration is None else str(record.iteration)
+        idempotent = ',"idempotent":true' if record.idempotent else ""
+        routed = f',"provider":{text(route[0])},"routing":"{route[1]}"' if route is not None else ""
+        level = f',"sensitivity":"{sensitivity}"' if sensitivity is not None else ""
+        return (
+            f'{{"agent":{text(record.agent)},"artifact_id":{_encode_string(record.id)},'
+            f'"artifact_type":{text(record.artifact_type)},'
+            f'"content_hash":"{record.content_hash}"{idempotent},"iteration":{iteration},'
+            f'"project_id":{text(record.project)}{routed}{level},"version":{record.version}}}'
+        )
+
+
+def declared_payload(
+    record: ArtifactRecord, sensitivity: str | None, route: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The ``artifact_declared`` payload as a dict (what :class:`_DeclaredEncoder` encodes)."""
+    payload: dict[str, Any] = {
+        "project_id": record.project,
+        "artifact_id": record.id,
+        "artifact_type": record.artifact_type,
+        "version": record.version,
+        "agent": record.agent,
+        "content_hash": record.content_hash,
+        "iteration": record.iteration,
+    }
+    if record.idempotent:
+        payload["idempotent"] = True
+    if sensitivity is not None:
+        payload["sensitivity"] = sensitivity
+    if route is not None:
+        payload["provider"], payload["routing"] = route
+    return payload
+
+
 def _write_audit(auditor: Any, judge: _Judge, verdict: Verdict, started: dict[str, Any]) -> None:
     log = auditor.log_event
     routing = judge.routing
     sensitivity = judge.sensitivity
-    for record in judge.index.run_records:
-        payload: dict[str, Any] = {
-            "project_id": record.project,
-            "artifact_id": record.id,
-            "artifact_type": record.artifact_type,
-            "version": record.version,
-            "agent": record.agent,
-            "content_hash": record.content_hash,
-            "iteration": record.iteration,
-        }
-        if record.idempotent:
-            payload["idempotent"] = True
-        rank = sensitivity.get(record.key)
-        if rank is not None:
-            payload["sensitivity"] = _SENSITIVITIES[rank].value
-        route = routing.get(record.key)
-        if route is not None:
-            payload["provider"], payload["routing"] = route
-        log("artifact_declared", payload)
+    names = [s.value for s in _SENSITIVITIES]
+    records = judge.index.run_records
+    encoded = getattr(auditor, "log_encoded_many", None)
+    if encoded is not None:
+        encode = _DeclaredEncoder().encode
+        encoded(
+            "artifact_declared",
+            (
+                encode(
+                    record,
+                    names[sensitivity[record.key]] if sensitivity[record.key] != UNSET else None,
+                    routing[record.key],
+                )
+                for record in records
+            ),
+        )
+    else:
+        for record in records:
+            rank = sensitivity[record.key]
+            log(
+                "artifact_declared",
+                declared_payload(
+                    record, names[rank] if rank != UNSET else None, routing[record.key]
+                ),
+            )
     for event_type, payload in judge.collector.records:
         log(event_type, payload)
     for finding in verdict.findings:

@@ -74,8 +74,8 @@ def persist(transaction: Any, judge: Any, verdict: Verdict, config: MetaQoreConf
 
     def rows() -> Iterator[dict[str, Any]]:
         for record in judge.index.judged():
-            rank = judge.sensitivity.get(record.key)
-            route = judge.routing.get(record.key)
+            rank = judge.sensitivity[record.key]
+            route = judge.routing[record.key]
             metadata: dict[str, Any] = {"source": record.source, "line": record.line}
             if route is not None:
                 metadata["llm_provider"] = route[0]
@@ -92,7 +92,7 @@ def persist(transaction: Any, judge: Any, verdict: Verdict, config: MetaQoreConf
                 "data_json": record.data_json,
                 "metadata": metadata,
                 "provenance": [dict(entry) for entry in record.provenance],
-                "sensitivity": _SENSITIVITIES[rank].value if rank is not None else None,
+                "sensitivity": _SENSITIVITIES[rank].value if rank < len(_SENSITIVITIES) else None,
             }
 
     transaction.bulk_save_artifacts(rows())
