@@ -19,14 +19,18 @@ def add_parser(commands: Any, name: str) -> None:
         "reports, append the run to the audit chain, and exit 1 when anything blocks.",
     )
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH",
+        "paths",
+        nargs="*",
+        metavar="PATH",
         help="manifest files, directories or globs (default: the config's manifest globs, "
         "**/*.metaqore.{yaml,yml,json,jsonl})",
     )
     add_config_options(parser)
     parser.add_argument("--db", metavar="DSN", help="persistent store, e.g. sqlite:///state.db")
     parser.add_argument(
-        "--audit-log", metavar="PATH", help="audit file to append to (default: metaqore-audit.jsonl)"
+        "--audit-log",
+        metavar="PATH",
+        help="audit file to append to (default: metaqore-audit.jsonl)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the JSON report here")
     parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report here")
@@ -34,7 +38,10 @@ def add_parser(commands: Any, name: str) -> None:
     parser.add_argument("--markdown", metavar="PATH", help="write a Markdown summary here")
     github = parser.add_mutually_exclusive_group()
     github.add_argument(
-        "--github", dest="github", action="store_true", default=None,
+        "--github",
+        dest="github",
+        action="store_true",
+        default=None,
         help="GitHub annotations, step summary and outputs (default: on when GITHUB_ACTIONS=true)",
     )
     github.add_argument("--no-github", dest="github", action="store_false")
@@ -55,12 +62,14 @@ def add_parser(commands: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from metaqore.cli.progress import TerminalProgress
     from metaqore.gate import GateOptions, run_gate
     from metaqore.gate.baseline import baseline_text
     from metaqore.report import ReportContext, get_formatter, write_report
 
     root = Path.cwd()
     config = config_from_args(args)
+    progress = TerminalProgress()
     options = GateOptions(
         config=config,
         paths=args.paths,
@@ -68,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
         audit_log=args.audit_log,
         db=args.db,
         baseline=Path(args.baseline) if args.baseline else None,
+        progress=None if args.quiet else progress,
     )
-    verdict = run_gate(options)
+    try:
+        verdict = run_gate(options)
+    finally:
+        progress.clear()
 
     color = args.color if args.color is not None else _wants_color()
     context = ReportContext(

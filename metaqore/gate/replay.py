@@ -635,6 +635,7 @@ def run_gate(options: GateOptions) -> Verdict:
                     index=index,
                     keep_data_keys=config.governance_mode is GovernanceMode.ADAPTIVE,
                     keep_data=dsn is not None,
+                    progress=options.progress,
                 )
             except MetaQoreError as error:
                 _audit_failed_run(auditor, started, error)
@@ -647,6 +648,7 @@ def run_gate(options: GateOptions) -> Verdict:
             with store_scope as transaction:
                 if transaction is not None:
                     add_prior(index, transaction, load)
+                _report(options, "judging", len(index.run_records))
                 index.finalize()
                 judge = _Judge(options, index, load)
                 judge.run_rules()
@@ -654,6 +656,7 @@ def run_gate(options: GateOptions) -> Verdict:
                 judge.judge_events()
                 book = judge.sort_into_buckets(baseline)
                 verdict = _verdict(options, judge, book, run_id, auditor)
+                _report(options, "auditing", len(index.run_records))
                 auditor.log_event("run_started", started)
                 _write_audit(auditor, judge, verdict, started)
                 if transaction is not None:
@@ -662,6 +665,11 @@ def run_gate(options: GateOptions) -> Verdict:
         auditor.close()
     verdict.audit_head_hash = getattr(auditor, "head_hash", None)
     return verdict
+
+
+def _report(options: GateOptions, stage: str, count: int) -> None:
+    if options.progress is not None:
+        options.progress(stage, count, None)
 
 
 def _audit_failed_run(auditor: Any, started: dict[str, Any], error: MetaQoreError) -> None:

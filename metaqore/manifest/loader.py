@@ -301,6 +301,8 @@ class _Loader:
         self.projects: dict[str, ProjectInfo] = {}
         self.manifests: list[LoadedManifest] = []
         self.records_added = 0
+        self.progress: Callable[[str, int, int | None], None] | None = None
+        self._seen = 0
         # Equal TaskInfo tuples are shared: most artifacts of a run repeat a few.
         self.task_infos: dict[TaskInfo, TaskInfo] = {}
 
@@ -703,6 +705,12 @@ class _Loader:
         if display not in known.paths:
             known.paths.append(display)
 
+    def report_progress(self, artifacts: int) -> None:
+        """Tell the progress callback (if any) that ``artifacts`` more were read."""
+        self._seen += artifacts
+        if self.progress is not None:
+            self.progress("loading", self._seen, None)
+
     def add_records(
         self, records: list[ArtifactRecord], columns: list[int], problems: _FileProblems
     ) -> None:
@@ -725,6 +733,8 @@ class _Loader:
                 self.problems.add(outcome)
                 continue
             loaded, records, columns = outcome
+            if file.format != "jsonl":  # JSON Lines report per batch while streaming
+                self.report_progress(len(records))
             problems = _FileProblems(file.display)
             self.merge_project(loaded, problems)
             if not problems:
@@ -888,6 +898,7 @@ class _JSONLines:
             if not self.fast_batch(batch, line):
                 self.slow_batch(batch, line)
             taken += len(batch)
+            self.loader.report_progress(len(batch))
             if self.loader.problems.full or len(self.problems) >= MAX_PROBLEMS:
                 self.loader.problems.stopped = True
                 self.stop = True
@@ -1117,6 +1128,7 @@ def load_manifests(
     index: RunIndex,
     keep_data_keys: bool = False,
     keep_data: bool = False,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> LoadResult:
     """Read ``files``, add one record per artifact to ``index``, return the rest.
 
@@ -1127,6 +1139,7 @@ def load_manifests(
     artifact's top-level ``data`` keys, ``keep_data`` its canonical JSON.
     """
     loader = _Loader(config, index, keep_data_keys=keep_data_keys, keep_data=keep_data)
+    loader.progress = progress
     # Nothing here makes reference cycles, and a collector walking a million fresh
     # records several times over would triple the load time.
     enabled = gc.isenabled()
