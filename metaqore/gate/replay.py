@@ -38,7 +38,7 @@ from metaqore.core.psmp import (
 from metaqore.core.records import ArtifactRecord, RunIndex
 from metaqore.core.rules import ConflictRule
 from metaqore.core.security import SecureGateway
-from metaqore.exceptions import ManifestErrors, MetaQoreError
+from metaqore.exceptions import ConfigurationError, ManifestErrors, MetaQoreError
 from metaqore.gate.baseline import load_baseline
 from metaqore.gate.findings import (
     artifact_veto_finding,
@@ -131,6 +131,10 @@ def _open_auditor(options: GateOptions, run_id: str) -> Any:
     path = Path(target)
     if not path.is_absolute():
         path = options.root / path
+    if options.audit_log is None:
+        # A path from a config file (which may come with the repository under test)
+        # must not make the gate write outside the working tree.
+        _inside_root(path, options.root, "audit_log")
     return ComplianceAuditor(
         organization=options.config.organization,
         path=path,
@@ -138,6 +142,17 @@ def _open_auditor(options: GateOptions, run_id: str) -> Any:
         flush_interval=20_000,
         lock_timeout=options.config.store_timeout,
     )
+
+
+def _inside_root(path: Path, root: Path, what: str) -> None:
+    resolved = path.resolve()
+    top = root.resolve()
+    if resolved != top and top not in resolved.parents:
+        raise ConfigurationError(
+            f"config {what} '{path}' resolves to {resolved}, outside the working tree "
+            f"{top} (paths from config must stay inside it; pass --audit-log to choose "
+            "another place explicitly)"
+        )
 
 
 def _mask_dsn(dsn: str) -> str:
