@@ -19,6 +19,7 @@ COMMANDS = {
     "keygen": "keygen",
     "sign": "sign",
     "checkpoint": "checkpoint",
+    "serve": "serve",
     "version": "version",
 }
 
@@ -37,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Governance gate for multi-agent AI work: replays artifact manifests "
         "through PSMP and SecureGateway and fails the build on blocking findings.",
     )
-    parser.add_argument(
-        "--debug", action="store_true", help="show tracebacks of internal errors"
-    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
         import_module(f"metaqore.cli.{module}").add_parser(commands, name)
@@ -69,10 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug: say so, and how to report it
         if debug:
             traceback.print_exc()
+        hint = "with the traceback above" if debug else "(run again with --debug for the traceback)"
         print(
             f"metaqore: internal error: {type(error).__name__}: {error}\n"
-            f"This is a bug in MetaQore; please report it at {ISSUES_URL} "
-            "(run again with --debug for the traceback).",
+            f"This is a bug in MetaQore; please report it at {ISSUES_URL} {hint}.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

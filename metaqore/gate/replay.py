@@ -38,7 +38,12 @@ from metaqore.core.psmp import (
 from metaqore.core.records import ArtifactRecord, RunIndex
 from metaqore.core.rules import ConflictRule
 from metaqore.core.security import SecureGateway
-from metaqore.exceptions import ConfigurationError, ManifestErrors, MetaQoreError
+from metaqore.exceptions import (
+    EXIT_INTERNAL,
+    ConfigurationError,
+    ManifestErrors,
+    MetaQoreError,
+)
 from metaqore.gate.baseline import load_baseline
 from metaqore.gate.findings import (
     artifact_veto_finding,
@@ -655,6 +660,9 @@ def run_gate(options: GateOptions) -> Verdict:
             except MetaQoreError as error:
                 _audit_failed_run(auditor, started, error)
                 raise
+            except Exception as error:  # a bug: still leave a record of the failed run
+                _audit_failed_run(auditor, started, error)
+                raise
             started["manifests"] = [
                 {"path": manifest.file.display, "sha256": manifest.sha256}
                 for manifest in load.manifests
@@ -687,17 +695,26 @@ def _report(options: GateOptions, stage: str, count: int) -> None:
         options.progress(stage, count, None)
 
 
-def _audit_failed_run(auditor: Any, started: dict[str, Any], error: MetaQoreError) -> None:
-    problems = error.errors if isinstance(error, ManifestErrors) else [error]
+def _audit_failed_run(auditor: Any, started: dict[str, Any], error: Exception) -> None:
+    """run_started + run_finished(verdict error): the record of a run that could not judge.
+
+    For an internal error only its type is recorded: its message might quote anything.
+    """
+    problems: list[Exception]
+    if isinstance(error, MetaQoreError):
+        problems = list(error.errors) if isinstance(error, ManifestErrors) else [error]
+        code, messages = error.exit_code, [str(problem) for problem in problems[:20]]
+    else:
+        problems, code, messages = [error], EXIT_INTERNAL, []
     auditor.log_event("run_started", started)
     auditor.log_event(
         "run_finished",
         {
             "verdict": "error",
-            "exit_code": error.exit_code,
+            "exit_code": code,
             "error": type(error).__name__,
             "problems": len(problems),
-            "messages": [str(problem) for problem in problems[:20]],
+            "messages": messages,
             "started_at": started["started_at"],
         },
     )

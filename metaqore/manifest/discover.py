@@ -203,7 +203,18 @@ class _Discovery:
             )
             return
         self.looked.append(str(absolute))
-        self.search(real, self.globs, named=False, label=self.shown(given))
+        self.search(real, self.directory_patterns(), named=False, label=self.shown(given))
+
+    def directory_patterns(self) -> list[str]:
+        """What a named directory is searched for: each glob as written and, so that a
+        glob rooted elsewhere (``examples/passing/**/*.metaqore.yaml``) still finds the
+        directory's manifests, its file-name part at any depth (``**/*.metaqore.yaml``)."""
+        patterns = list(self.globs)
+        for pattern in self.globs:
+            name = pattern.rsplit("/", 1)[-1]
+            if name and "**" not in name and f"**/{name}" not in patterns:
+                patterns.append(f"**/{name}")
+        return patterns
 
     def glob(self, pattern: str) -> None:
         base, rest = _split_glob(pattern)

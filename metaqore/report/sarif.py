@@ -111,8 +111,10 @@ def level_of(severity: str) -> str:
 
 
 def _result_level(finding: Finding) -> str:
+    # A finding that fails the build is an error in code scanning, whatever its severity
+    # (the rule's default level still follows severity).
     if finding.status is Status.BLOCKING:
-        return level_of(finding.severity)
+        return "error"
     if finding.status is Status.WARNING:
         return "warning"
     return "note"

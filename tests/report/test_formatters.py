@@ -232,7 +232,7 @@ def test_sarif_has_one_rule_per_rule_name_and_levels_by_severity(
     by_artifact = {f.artifact_id: levels[f.fingerprint] for f in verdict.reported}
     assert by_artifact["design-c"] == "error"  # blocking critical
     assert by_artifact["api-plan-b"] == "error"  # blocking high
-    assert by_artifact["schema"] == "warning"  # blocking medium
+    assert by_artifact["schema"] == "error"  # blocking medium: it fails the build
     assert by_artifact["api-plan"] == "warning"  # below threshold
     assert by_artifact["ledger-b"] == "note"  # waived
     assert by_artifact["notes"] == "note"  # auto-resolved
