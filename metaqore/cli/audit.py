@@ -22,7 +22,8 @@ def add_parser(commands: Any, name: str) -> None:
     )
     verify.add_argument("file", metavar="FILE")
     verify.add_argument(
-        "--expect-head", metavar="HASH",
+        "--expect-head",
+        metavar="HASH",
         help="the hash the last line must have (e.g. audit.head_hash of a JSON report)",
     )
     verify.set_defaults(handler=run_verify)
@@ -35,7 +36,8 @@ def add_parser(commands: Any, name: str) -> None:
     source = report.add_mutually_exclusive_group()
     source.add_argument("file", metavar="FILE", nargs="?", help="audit file")
     source.add_argument(
-        "--log-dir", metavar="DIR",
+        "--log-dir",
+        metavar="DIR",
         help="read <DIR>/compliance_audit_<organization>.jsonl",
     )
     report.add_argument("--organization", metavar="ORG", help="organization (default: config)")

@@ -12,30 +12,36 @@ from metaqore.core.models import ConflictSeverity
 
 def add_debug(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show tracebacks of internal errors",
     )
 
 
 def add_config_options(parser: argparse.ArgumentParser, *, gate: bool = True) -> None:
     parser.add_argument(
-        "--config", metavar="FILE",
+        "--config",
+        metavar="FILE",
         help="config file (default: metaqore.yaml, or [tool.metaqore] in pyproject.toml)",
     )
     if not gate:
         return
     parser.add_argument(
-        "--mode", choices=[mode.value for mode in GovernanceMode],
+        "--mode",
+        choices=[mode.value for mode in GovernanceMode],
         help="what blocks: strict (everything), adaptive (all but mechanical fixes), "
         "playground (nothing)",
     )
     parser.add_argument(
-        "--policy", metavar="POLICY",
+        "--policy",
+        metavar="POLICY",
         help="routing policy: default_local_first, enterprise_residency, "
         "compliance_local_only (or an alias)",
     )
     parser.add_argument(
-        "--fail-on", choices=[severity.value for severity in ConflictSeverity],
+        "--fail-on",
+        choices=[severity.value for severity in ConflictSeverity],
         help="lowest severity that blocks (default: low)",
     )
 

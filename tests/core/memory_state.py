@@ -24,8 +24,7 @@ class MemoryState:
 
     def save_artifact(self, artifact: Artifact) -> Artifact:
         self.artifacts = [
-            a for a in self.artifacts
-            if not (a.id == artifact.id and a.version == artifact.version)
+            a for a in self.artifacts if not (a.id == artifact.id and a.version == artifact.version)
         ]
         self.artifacts.append(artifact.model_copy(deep=True))
         return artifact
