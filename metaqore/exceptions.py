@@ -58,12 +58,27 @@ class ManifestError(MetaQoreError):
         super().__init__(text)
 
 
-class ManifestErrors(MetaQoreError):
-    """Several manifest problems found in one run, reported together."""
+class ManifestErrors(ManifestError):
+    """Every manifest problem found in one run, reported together.
+
+    It is a :class:`ManifestError` located at the first problem, so ``except
+    ManifestError`` catches one bad file and many alike.
+    """
 
     def __init__(self, errors: list[ManifestError]) -> None:
         self.errors = errors
-        super().__init__("\n".join(str(error) for error in errors))
+        first = errors[0] if errors else ManifestError("no manifest problem", path="")
+        super().__init__(
+            first.problem,
+            path=first.path,
+            line=first.line,
+            column=first.column,
+            expected=first.expected,
+        )
+        self.message = "\n".join(str(error) for error in errors)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class NothingToCheckError(MetaQoreError):

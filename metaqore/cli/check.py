@@ -32,6 +32,12 @@ def add_parser(commands: Any, name: str) -> None:
         metavar="PATH",
         help="audit file to append to (default: metaqore-audit.jsonl)",
     )
+    parser.add_argument(
+        "--no-audit",
+        dest="audit",
+        action="store_false",
+        help="write no audit record (local runs, e.g. the pre-commit hook; CI should audit)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the JSON report here")
     parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report here")
     parser.add_argument("--sarif", metavar="PATH", help="write a SARIF 2.1.0 report here")
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         config=config,
         paths=args.paths,
         root=root,
+        audit=args.audit,
         audit_log=args.audit_log,
         db=args.db,
         baseline=Path(args.baseline) if args.baseline else None,

@@ -187,7 +187,17 @@ class _Judge:
     def run_rules(self) -> None:
         from metaqore.plugins.manager import conflict_rules
 
-        rules = configured_rules(self.config, [*conflict_rules(), *self.options.extra_rules])
+        rules = [*conflict_rules(), *self.options.extra_rules]
+        owners: dict[str, str] = {}
+        for rule in rules:
+            module = type(rule).__module__
+            if rule.conflict_type in owners:
+                raise ConfigurationError(
+                    f"two plugins register the conflict rule '{rule.conflict_type}' "
+                    f"({owners[rule.conflict_type]} and {module})"
+                )
+            owners[rule.conflict_type] = module
+        rules = configured_rules(self.config, rules)
         for rule in rules:
             severity = rule_severity(rule, self.config).value
             strategy = rule_strategy(rule, self.config).value

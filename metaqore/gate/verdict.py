@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -235,6 +235,26 @@ class Verdict:
 
     def project_passed(self, project_id: str) -> bool:
         return not any(f.blocking and f.project_id == project_id for f in self.findings)
+
+    def for_project(self, project_id: str) -> Verdict:
+        """The part of this verdict about one project (a per-project report or test item)."""
+
+        def mine(waivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [waiver for waiver in waivers if waiver.get("project") == project_id]
+
+        projects = [p for p in self.projects if p.project_id == project_id]
+        return replace(
+            self,
+            projects=projects,
+            findings=[f for f in self.findings if f.project_id == project_id],
+            artifacts=sum(p.artifacts for p in projects),
+            waivers=WaiverReport(
+                mine(self.waivers.unused), mine(self.waivers.stale), mine(self.waivers.expired)
+            ),
+            blocked_artifacts={k: v for k, v in self.blocked_artifacts.items() if k == project_id},
+            dependencies={k: v for k, v in self.dependencies.items() if k == project_id},
+            artifact_refs=None,
+        )
 
     @property
     def summary(self) -> dict[str, int]:
