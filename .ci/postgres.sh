@@ -1,37 +1,33 @@
 # Start/stop a throw-away PostgreSQL server (sourced by .ci/run).
-# initdb refuses to run as root, so as root the server runs as the 'postgres' user.
+# The server is metaqore.testing.postgres.PostgresServer (the same one the test suite and
+# the benchmarks start by themselves): initdb + pg_ctl from PATH or
+# /usr/lib/postgresql/*/bin, a temporary data directory, a free port on 127.0.0.1, password
+# authentication over TCP, durability off. As root it runs as the 'postgres' user.
+# start_postgres exports METAQORE_TEST_POSTGRES_DSN (and METAQORE_TEST_POSTGRES_DIR).
+# Needs the project installed (.ci/run does it) in .venv, or else in the python on PATH.
 
-_pg_run() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+_metaqore_python() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if [ -x "$root/.venv/bin/python" ]; then
+        echo "$root/.venv/bin/python"
     else
-        "$@"
+        command -v python3 || command -v python
     fi
 }
 
 start_postgres() {
-    local initdb
-    initdb=$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -n 1 || true)
-    if [ -z "$initdb" ]; then
-        echo "PostgreSQL (initdb) is not installed: cannot run the PostgreSQL suite" >&2
+    local exports
+    if ! exports=$("$(_metaqore_python)" -m metaqore.testing.postgres start); then
+        echo "PostgreSQL could not be started: cannot run the PostgreSQL suite" >&2
         return 1
     fi
-    PGBIN=$(dirname "$(readlink -f "$initdb")")
-    PGDATA=$(mktemp -d /tmp/metaqore-pg.XXXXXX)
-    [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
-    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    _pg_run "$PGBIN/initdb" -D "$PGDATA/data" -U metaqore --auth=trust -E UTF8 >/dev/null
-    _pg_run "$PGBIN/pg_ctl" -D "$PGDATA/data" -l "$PGDATA/server.log" -w -t 60 \
-        -o "-p $PGPORT -k $PGDATA -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
-        start >/dev/null
-    _pg_run "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U metaqore metaqore_test
-    export METAQORE_TEST_POSTGRES_DSN="postgresql+psycopg://metaqore@127.0.0.1:$PGPORT/metaqore_test"
-    echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on port $PGPORT"
+    eval "$exports"
 }
 
 stop_postgres() {
-    if [ -n "${PGDATA:-}" ] && [ -d "$PGDATA/data" ]; then
-        _pg_run "$PGBIN/pg_ctl" -D "$PGDATA/data" -m fast -w stop >/dev/null 2>&1 || true
-        rm -rf "$PGDATA"
+    if [ -n "${METAQORE_TEST_POSTGRES_DIR:-}" ]; then
+        "$(_metaqore_python)" -m metaqore.testing.postgres stop "$METAQORE_TEST_POSTGRES_DIR" || true
+        unset METAQORE_TEST_POSTGRES_DIR
     fi
 }

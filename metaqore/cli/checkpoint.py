@@ -69,12 +69,15 @@ def _state(args: argparse.Namespace) -> Iterator[Any]:
         backend.close()
 
 
-def _describe(checkpoint: Any) -> str:
-    snapshot = checkpoint.snapshot
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _describe(info: Any) -> str:
     return (
-        f"{checkpoint.id}  {checkpoint.created_at.isoformat(timespec='seconds')}  "
-        f"{checkpoint.project_id}  {checkpoint.label}  "
-        f"({len(snapshot.get('artifacts', []))} artifacts, {len(snapshot.get('tasks', []))} tasks)"
+        f"{info.id}  {info.created_at.isoformat(timespec='seconds')}  "
+        f"{info.project_id}  {info.label}  "
+        f"({_count(info.artifacts)} artifacts, {_count(info.tasks)} tasks)"
     )
 
 
@@ -83,8 +86,9 @@ def run_list(args: argparse.Namespace) -> int:
         projects = [args.project] if args.project else [p.id for p in state.list_projects()]
         found = 0
         for project_id in projects:
-            for checkpoint in state.get_checkpoints(project_id):
-                print(_describe(checkpoint))
+            # Summaries only: listing never decompresses a snapshot.
+            for info in state.list_checkpoint_info(project_id):
+                print(_describe(info))
                 found += 1
         if not found:
             print("no checkpoints")
@@ -92,19 +96,23 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from metaqore.exceptions import NotFoundError
+
     with _state(args) as state:
-        if state.get_project(args.project) is None:
-            raise ConfigurationError(f"project '{args.project}' is not in the store")
-        print("created " + _describe(state.create_checkpoint(args.project, args.label)))
+        try:
+            info = state.create_checkpoint_info(args.project, args.label)
+        except NotFoundError:
+            raise ConfigurationError(f"project '{args.project}' is not in the store") from None
+        print("created " + _describe(info))
     return 0
 
 
 def run_restore(args: argparse.Namespace) -> int:
     with _state(args) as state:
-        project = state.restore_checkpoint(args.checkpoint_id)
+        info = state.restore_checkpoint_info(args.checkpoint_id)
         print(
-            f"restored project {project.id} from {args.checkpoint_id} "
-            f"({len(project.artifacts)} artifacts); the previous state was saved first as an "
+            f"restored project {info.project_id} from {args.checkpoint_id} "
+            f"({_count(info.artifacts)} artifacts); the previous state was saved first as an "
             "auto-backup checkpoint"
         )
     return 0

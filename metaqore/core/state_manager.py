@@ -9,6 +9,7 @@ backend transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from metaqore.exceptions import (
     StorageError,
     VetoAppliedError,
 )
-from metaqore.storage.backend import StorageBackend
+from metaqore.storage.backend import CheckpointInfo, RunRecord, StorageBackend
 from metaqore.validation import suggest
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ UPDATABLE_PROJECT_FIELDS = frozenset({"name", "description", "organization", "st
 #: Prefix of the checkpoint :meth:`StateManager.restore_checkpoint` writes first.
 AUTO_BACKUP_PREFIX = "auto-backup-"
 
-_ARTIFACT_COMPUTED = frozenset({"is_blocked", "content_hash"})
 _ROUTING_FLAGS = ("has_private_data", "has_sensitive_data", "is_security_task")
 
 
@@ -316,67 +316,88 @@ class StateManager:
 
     def create_checkpoint(self, project_id: str, label: str) -> Checkpoint:
         """Snapshot the project (keys ``project``, ``artifacts``, ``tasks``, ``conflicts``)
-        and apply retention."""
+        and apply retention, in one transaction that holds the project's gate lock."""
         with self.backend.transaction():
-            return self._write_checkpoint(project_id, label)
+            info = self.create_checkpoint_info(project_id, label)
+            checkpoint = self.backend.get_checkpoint(info.id)
+        assert checkpoint is not None  # written just above, in the same transaction
+        return checkpoint
+
+    def create_checkpoint_info(self, project_id: str, label: str) -> CheckpointInfo:
+        """Same as :meth:`create_checkpoint`, returning the new checkpoint's summary
+        instead of reading its snapshot back (for large projects)."""
+        with self.backend.transaction():
+            self.backend.lock_projects([project_id])
+            return self.backend.checkpoint_project(
+                project_id,
+                label,
+                compress=self.compress_checkpoints,
+                keep=self.checkpoint_retention,
+            )
 
     def get_checkpoints(self, project_id: str) -> list[Checkpoint]:
         """The project's checkpoints, oldest first."""
         return self.backend.list_checkpoints(project_id)
 
+    def list_checkpoint_info(self, project_id: str) -> list[CheckpointInfo]:
+        """The project's checkpoints without their snapshots (cheap), oldest first."""
+        return self.backend.list_checkpoint_info(project_id)
+
     def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
         return self.backend.get_checkpoint(checkpoint_id)
+
+    def list_runs(self, project_id: str) -> list[RunRecord]:
+        """The passing gate runs that changed the project, oldest first."""
+        return self.backend.list_runs(project_id)
 
     def restore_checkpoint(self, checkpoint_id: str) -> Project:
         """Put the project back as the checkpoint saw it and return it.
 
         First writes an ``auto-backup-<UTC timestamp>`` checkpoint of the current state,
         then replaces the project's row, artifacts, tasks and conflicts by the snapshot's,
-        all in one transaction. The project's checkpoints are kept (retention still applies
-        to the new backup).
+        all in one transaction that holds the project's gate lock (a gate run on the
+        project waits, then judges against the restored history). The project's
+        checkpoints are kept: retention applies to the new backup but never deletes the
+        checkpoint being restored.
         """
+        with self.backend.transaction():
+            info = self.restore_checkpoint_info(checkpoint_id)
+            restored = self.get_project(info.project_id)
+        assert restored is not None  # written just above, in the same transaction
+        return restored
+
+    def restore_checkpoint_info(self, checkpoint_id: str) -> CheckpointInfo:
+        """Same as :meth:`restore_checkpoint`, returning the restored checkpoint's summary
+        instead of reading the whole project back (for large projects)."""
         with self.backend.transaction():
             checkpoint = self.backend.get_checkpoint(checkpoint_id)
             if checkpoint is None:
                 raise NotFoundError(f"checkpoint '{checkpoint_id}' not found")
+            self.backend.lock_projects([checkpoint.project_id])
             project, artifacts, tasks, conflicts = self._parse_snapshot(checkpoint)
             stamp = current_utc().strftime("%Y%m%dT%H%M%S%fZ")
-            self._write_checkpoint(checkpoint.project_id, f"{AUTO_BACKUP_PREFIX}{stamp}")
+            self.backend.checkpoint_project(
+                checkpoint.project_id,
+                f"{AUTO_BACKUP_PREFIX}{stamp}",
+                compress=self.compress_checkpoints,
+                keep=self.checkpoint_retention,
+                protect=[checkpoint.id],
+            )
             self.backend.replace_project_state(project, artifacts, tasks, conflicts)
-            restored = self.get_project(checkpoint.project_id)
-        assert restored is not None  # written just above, in the same transaction
-        return restored
+            [info] = [
+                item
+                for item in self.backend.list_checkpoint_info(checkpoint.project_id)
+                if item.id == checkpoint.id
+            ]
+        return info
 
     def snapshot(self, project_id: str) -> dict[str, Any]:
         """The project's current state as a checkpoint snapshot (JSON-ready dict)."""
-        with self.backend.transaction(write=False):
-            project = self.backend.get_project(project_id)
-            if project is None:
-                raise NotFoundError(f"project '{project_id}' not found")
-            artifacts = self.backend.list_artifacts(project_id)
-            tasks = self.backend.list_tasks(project_id)
-            conflicts = self.backend.list_conflicts(project_id)
-        return {
-            "project": project.model_dump(mode="json", exclude={"artifacts", "tasks"}),
-            # Without the computed fields, so that every entry validates back as is.
-            "artifacts": [
-                artifact.model_dump(mode="json", exclude=set(_ARTIFACT_COMPUTED))
-                for artifact in artifacts
-            ],
-            "tasks": [task.model_dump(mode="json") for task in tasks],
-            "conflicts": [conflict.model_dump(mode="json") for conflict in conflicts],
-        }
-
-    def _write_checkpoint(self, project_id: str, label: str) -> Checkpoint:
-        checkpoint = Checkpoint(
-            project_id=project_id, label=label, snapshot=self.snapshot(project_id)
-        )
-        self.backend.save_checkpoint(checkpoint, compress=self.compress_checkpoints)
-        if self.checkpoint_retention > 0:
-            existing = self.backend.list_checkpoints(project_id)
-            for old in existing[: max(0, len(existing) - self.checkpoint_retention)]:
-                self.backend.delete_checkpoint(old.id)
-        return checkpoint
+        raw = self.backend.project_snapshot(project_id)
+        if raw is None:
+            raise NotFoundError(f"project '{project_id}' not found")
+        snapshot: dict[str, Any] = json.loads(raw)
+        return snapshot
 
     @staticmethod
     def _parse_snapshot(

@@ -40,6 +40,7 @@ from metaqore.core.rules import ConflictRule
 from metaqore.core.security import SecureGateway
 from metaqore.exceptions import (
     EXIT_INTERNAL,
+    AuditIntegrityError,
     ConfigurationError,
     ManifestErrors,
     MetaQoreError,
@@ -50,7 +51,7 @@ from metaqore.gate.findings import (
     conflict_finding,
     event_veto_finding,
 )
-from metaqore.gate.store import add_prior, open_store, persist
+from metaqore.gate.store import add_prior, commit, open_store, persist
 from metaqore.gate.verdict import ArtifactRef, Finding, ProjectResult, Status, Verdict
 from metaqore.gate.waivers import WaiverBook, waived_by
 
@@ -653,6 +654,7 @@ def run_gate(options: GateOptions) -> Verdict:
     dsn = _store_dsn(options)
     if dsn:
         started["store"] = _mask_dsn(dsn)
+    section_open = False  # run_started written: a failure must still close the section
     try:
         with auditor.exclusive(), _collector_paused():
             try:
@@ -667,33 +669,36 @@ def run_gate(options: GateOptions) -> Verdict:
                     keep_data=dsn is not None,
                     progress=options.progress,
                 )
-            except MetaQoreError as error:
-                _audit_failed_run(auditor, started, error)
+                started["manifests"] = [
+                    {"path": manifest.file.display, "sha256": manifest.sha256}
+                    for manifest in load.manifests
+                ]
+                store_scope = open_store(dsn, config, load) if dsn else nullcontext(None)
+                with store_scope as transaction:
+                    if transaction is not None:
+                        add_prior(index, transaction, load)
+                    _report(options, "judging", len(index.run_records))
+                    index.finalize()
+                    judge = _Judge(options, index, load)
+                    judge.run_rules()
+                    judge.apply_gateway()
+                    judge.judge_events()
+                    book = judge.sort_into_buckets(baseline)
+                    verdict = _verdict(options, judge, book, run_id, auditor)
+                    if transaction is not None:
+                        # Staged before the audit, committed after it: see gate/store.py.
+                        persist(transaction, judge, verdict, config)
+                    _report(options, "auditing", len(index.run_records))
+                    auditor.log_event("run_started", started)
+                    section_open = True
+                    _write_audit(auditor, judge, verdict, started)
+                    if transaction is not None:
+                        commit(transaction, auditor, verdict, config)
+            except AuditIntegrityError:
+                raise  # the chain itself cannot be appended: nothing more to write
+            except Exception as error:  # bad input, a store failure, or a bug
+                _audit_failed_run(auditor, started, error, section_open=section_open)
                 raise
-            except Exception as error:  # a bug: still leave a record of the failed run
-                _audit_failed_run(auditor, started, error)
-                raise
-            started["manifests"] = [
-                {"path": manifest.file.display, "sha256": manifest.sha256}
-                for manifest in load.manifests
-            ]
-            store_scope = open_store(dsn, config, load) if dsn else nullcontext(None)
-            with store_scope as transaction:
-                if transaction is not None:
-                    add_prior(index, transaction, load)
-                _report(options, "judging", len(index.run_records))
-                index.finalize()
-                judge = _Judge(options, index, load)
-                judge.run_rules()
-                judge.apply_gateway()
-                judge.judge_events()
-                book = judge.sort_into_buckets(baseline)
-                verdict = _verdict(options, judge, book, run_id, auditor)
-                _report(options, "auditing", len(index.run_records))
-                auditor.log_event("run_started", started)
-                _write_audit(auditor, judge, verdict, started)
-                if transaction is not None:
-                    persist(transaction, judge, verdict, config)
     finally:
         auditor.close()
     verdict.audit_head_hash = getattr(auditor, "head_hash", None)
@@ -705,8 +710,11 @@ def _report(options: GateOptions, stage: str, count: int) -> None:
         options.progress(stage, count, None)
 
 
-def _audit_failed_run(auditor: Any, started: dict[str, Any], error: Exception) -> None:
-    """run_started + run_finished(verdict error): the record of a run that could not judge.
+def _audit_failed_run(
+    auditor: Any, started: dict[str, Any], error: Exception, *, section_open: bool = False
+) -> None:
+    """run_started + run_finished(verdict error): the record of a run that could not judge
+    (or, when its section is already open, that failed before it could finish).
 
     For an internal error only its type is recorded: its message might quote anything.
     """
@@ -716,7 +724,8 @@ def _audit_failed_run(auditor: Any, started: dict[str, Any], error: Exception) -
         code, messages = error.exit_code, [str(problem) for problem in problems[:20]]
     else:
         problems, code, messages = [error], EXIT_INTERNAL, []
-    auditor.log_event("run_started", started)
+    if not section_open:
+        auditor.log_event("run_started", started)
     auditor.log_event(
         "run_finished",
         {

@@ -2,8 +2,9 @@
 
 The interface is synchronous. Model-level methods (``save_artifact``, ``list_tasks`` ...) serve
 the :class:`~metaqore.core.state_manager.StateManager`; the bulk methods
-(``bulk_save_artifacts``, ``iter_artifact_records``, ``ensure_projects``, ``run_transaction``)
-serve the gate's hot path, which must never make a database round trip per artifact.
+(``bulk_save_artifacts``, ``iter_artifact_records``, ``upsert_projects``,
+``checkpoint_project``, ``run_transaction``) serve the gate's hot path, which must never make
+a database round trip per artifact.
 """
 
 from __future__ import annotations
@@ -39,6 +40,35 @@ class StoredRecord(NamedTuple):
     created_at: datetime
 
 
+class CheckpointInfo(NamedTuple):
+    """A stored checkpoint without its snapshot: what listing and retention need."""
+
+    id: str
+    project_id: str
+    label: str
+    created_at: datetime
+    #: How many artifacts / tasks the snapshot holds (``None``: unknown, see schema v2).
+    artifacts: int | None
+    tasks: int | None
+    compressed: bool
+    #: Bytes the snapshot takes in the store.
+    size: int
+
+
+class RunRecord(NamedTuple):
+    """One passing gate run that changed one project (the ``runs`` table)."""
+
+    project_id: str
+    run_id: str
+    verdict: str
+    mode: str
+    engine_version: str
+    #: How many artifact rows the run added to the project.
+    artifacts: int
+    checkpoint_id: str | None
+    created_at: datetime
+
+
 class RunTransaction(ABC):
     """One gate run's unit of work: a single transaction holding the run's project locks.
 
@@ -58,6 +88,27 @@ class RunTransaction(ABC):
     @abstractmethod
     def ensure_projects(self, projects: Iterable[Mapping[str, Any]]) -> int:
         """Same as :meth:`StorageBackend.ensure_projects`, inside this transaction."""
+
+    @abstractmethod
+    def upsert_projects(self, projects: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Same as :meth:`StorageBackend.upsert_projects`, inside this transaction."""
+
+    @abstractmethod
+    def checkpoint_project(
+        self,
+        project_id: str,
+        label: str,
+        *,
+        compress: bool | None = None,
+        keep: int = 0,
+        protect: Iterable[str] = (),
+    ) -> CheckpointInfo:
+        """Same as :meth:`StorageBackend.checkpoint_project`, inside this transaction (the
+        snapshot includes this transaction's own writes)."""
+
+    @abstractmethod
+    def record_run(self, run: RunRecord) -> None:
+        """Same as :meth:`StorageBackend.record_run`, inside this transaction."""
 
     @abstractmethod
     def save_checkpoint(
@@ -230,6 +281,44 @@ class StorageBackend(ABC):
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
         """Delete a checkpoint; returns whether it existed."""
 
+    @abstractmethod
+    def list_checkpoint_info(self, project_id: str) -> list[CheckpointInfo]:
+        """The project's checkpoints without their snapshots, oldest first (nothing is
+        decompressed: cheap whatever the snapshots' size)."""
+
+    @abstractmethod
+    def project_snapshot(self, project_id: str) -> bytes | None:
+        """The project's current state as a checkpoint snapshot: the canonical JSON (UTF-8)
+        of ``{"project", "artifacts", "tasks", "conflicts"}``, each entry exactly the
+        model's ``model_dump(mode="json")`` (artifacts without their computed fields).
+        Built from the rows in bulk, without a model per artifact. ``None`` if the project
+        does not exist."""
+
+    @abstractmethod
+    def checkpoint_project(
+        self,
+        project_id: str,
+        label: str,
+        *,
+        compress: bool | None = None,
+        keep: int = 0,
+        protect: Iterable[str] = (),
+    ) -> CheckpointInfo:
+        """Snapshot the project (see :meth:`project_snapshot`) into a new checkpoint and
+        apply retention, in one transaction: ``keep`` > 0 deletes the project's oldest
+        checkpoints beyond the newest ``keep``, except those whose ids are in ``protect``.
+        A missing project raises :class:`~metaqore.exceptions.NotFoundError`."""
+
+    # -- gate runs -------------------------------------------------------------------
+
+    @abstractmethod
+    def record_run(self, run: RunRecord) -> None:
+        """Store (or replace) the record of a passing gate run for one project."""
+
+    @abstractmethod
+    def list_runs(self, project_id: str) -> list[RunRecord]:
+        """The project's recorded runs, oldest first."""
+
     # -- the gate's hot path ---------------------------------------------------------
 
     @abstractmethod
@@ -254,9 +343,27 @@ class StorageBackend(ABC):
         ``id`` (required), ``name`` and ``organization``. Returns how many rows changed."""
 
     @abstractmethod
+    def upsert_projects(self, projects: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Same as :meth:`ensure_projects`, returning the ids of the rows it inserted or
+        changed."""
+
+    @abstractmethod
     def run_transaction(self, project_ids: Iterable[str]) -> AbstractContextManager[RunTransaction]:
         """Open one transaction that locks the given projects against other gate runs
         until it ends. Waiting longer than the backend's timeout raises ``StorageError``."""
 
+    @abstractmethod
+    def lock_projects(self, project_ids: Iterable[str]) -> None:
+        """Inside :meth:`transaction`: take the same project locks a
+        :meth:`run_transaction` takes, until the transaction ends (so a restore or a
+        checkpoint never interleaves with a gate run on the same project)."""
 
-__all__ = ["STORED_CONTENT_HASH_KEY", "RunTransaction", "StorageBackend", "StoredRecord"]
+
+__all__ = [
+    "STORED_CONTENT_HASH_KEY",
+    "CheckpointInfo",
+    "RunRecord",
+    "RunTransaction",
+    "StorageBackend",
+    "StoredRecord",
+]

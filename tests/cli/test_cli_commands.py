@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 import yaml
 from cli_support import (
     EXAMPLES,
@@ -380,9 +379,15 @@ def test_checkpoints_after_a_passing_check(workspace: Path) -> None:
     dsn = "sqlite:///state.db"
     copy_fixture("neighbours", workspace)
     assert check("neighbours", "--db", dsn, cwd=workspace).returncode == 0
-    empty = metaqore("checkpoint", "list", "--db", dsn, cwd=workspace)
-    assert empty.returncode == 0, empty
-    assert empty.stdout == "no checkpoints\n"
+    # The passing run checkpointed each project it stored (label = its run id).
+    run_id = json.loads((workspace / "report.json").read_text(encoding="utf-8"))["run_id"]
+    taken = metaqore("checkpoint", "list", "--db", dsn, "--project", "nb-diamond", cwd=workspace)
+    assert taken.returncode == 0, taken
+    assert re.fullmatch(
+        rf"chk_[0-9a-f]{{12}}  \S+  nb-diamond  {run_id}  \(4 artifacts, 0 tasks\)\n", taken.stdout
+    )
+    empty = metaqore("checkpoint", "list", "--db", dsn, "--project", "nope", cwd=workspace)
+    assert empty.returncode == 0 and empty.stdout == "no checkpoints\n"
 
     created = metaqore(
         "checkpoint",
@@ -404,16 +409,18 @@ def test_checkpoints_after_a_passing_check(workspace: Path) -> None:
     checkpoint = match.group(1)
 
     listed = metaqore("checkpoint", "list", "--db", dsn, "--project", "nb-diamond", cwd=workspace)
-    assert listed.stdout.count("\n") == 1 and checkpoint in listed.stdout
+    assert listed.stdout.count("\n") == 2 and checkpoint in listed.stdout.splitlines()[1]
 
     restored = metaqore("checkpoint", "restore", checkpoint, "--db", dsn, cwd=workspace)
     assert restored.returncode == 0, restored
     assert restored.stdout.startswith(
         f"restored project nb-diamond from {checkpoint} (4 artifacts)"
     )
-    after = metaqore("checkpoint", "list", "--db", dsn, cwd=workspace).stdout.splitlines()
-    assert len(after) == 2
-    assert checkpoint in after[0] and "auto-backup-" in after[1]
+    after = metaqore(
+        "checkpoint", "list", "--db", dsn, "--project", "nb-diamond", cwd=workspace
+    ).stdout.splitlines()
+    assert len(after) == 3
+    assert checkpoint in after[1] and "auto-backup-" in after[2]
     # The restored store still judges the same manifests the same way.
     assert check("neighbours", "--db", dsn, cwd=workspace).returncode == 0
 
@@ -423,11 +430,6 @@ def test_checkpoints_after_a_passing_check(workspace: Path) -> None:
     assert memory.returncode == 2 and "persistent store" in memory.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: gate/store.py persist() stores manifest provenance entries without "
-    "artifact_id, so the store's Artifact model refuses the row ('damaged artifact row')",
-)
 def test_checkpoint_of_a_project_with_signed_artifacts(workspace: Path) -> None:
     dsn = "sqlite:///state.db"
     assert check("examples/passing", "--db", dsn, cwd=workspace).returncode == 0

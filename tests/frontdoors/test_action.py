@@ -173,7 +173,8 @@ def test_install_step_installs_the_action_checkout(tmp_path: Path) -> None:
     assert result.returncode == 0, result
     args = record.read_text(encoding="utf-8").splitlines()
     assert args[:3] == ["-m", "pip", "install"]
-    assert args[-1] == str(REPO.resolve())
+    # The action's own checkout, with the PostgreSQL driver for the `db` input.
+    assert args[-1] == f"{REPO.resolve()}[postgres]"
 
 
 def test_passing_run(tmp_path: Path) -> None:

@@ -1,50 +1,25 @@
-"""Fixtures for the store tests: every test runs on in-memory SQLite, a SQLite file and,
-when ``METAQORE_TEST_POSTGRES_DSN`` is set, a private schema on a real PostgreSQL server."""
+"""Fixtures for the store tests: every test runs on in-memory SQLite, a SQLite file and a
+private schema on a real PostgreSQL server (``postgres_dsn`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from metaqore.storage.backends.sqlite import SQLiteBackend
-
-POSTGRES_ENV = "METAQORE_TEST_POSTGRES_DSN"
 
 STORE_KINDS = ["memory", "file", pytest.param("postgres", marks=pytest.mark.postgres)]
 PERSISTENT_KINDS = ["file", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _postgres_dsn() -> str:
-    dsn = os.environ.get(POSTGRES_ENV)
-    if not dsn:
-        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL server to test against")
-    return dsn
-
-
 @pytest.fixture
-def postgres_schema_dsn() -> Iterator[str]:
+def postgres_schema_dsn(postgres_schema: Callable[[], str]) -> str:
     """A DSN whose search_path is a fresh schema, dropped afterwards."""
-    base = _postgres_dsn()
-    schema = f"mq_test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(make_url(base).set(drivername="postgresql+psycopg"))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = make_url(base).set(drivername="postgresql+psycopg")
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        admin.dispose()
+    return postgres_schema()
 
 
 def _dsn_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

@@ -611,8 +611,8 @@ def set_meta_version(backend: SQLiteBackend, version: int) -> None:
 
 
 def test_new_store_is_at_the_current_schema_version(backend: SQLiteBackend) -> None:
-    assert schema.SCHEMA_VERSION == 1
-    assert meta_version(backend) == "1"
+    assert meta_version(backend) == str(schema.SCHEMA_VERSION)
+    assert backend.opened_at_version == 0  # created by this open
 
 
 def test_newer_store_is_refused(persistent_dsn: str, open_backend: Opener) -> None:
@@ -622,10 +622,11 @@ def test_newer_store_is_refused(persistent_dsn: str, open_backend: Opener) -> No
     backend.close()
     with pytest.raises(StorageError) as caught:
         SQLiteBackend(persistent_dsn)
+    newer, current = schema.SCHEMA_VERSION + 1, schema.SCHEMA_VERSION
     assert (
-        "store schema version 2 is newer than this MetaQore supports (1); upgrade metaqore"
-        in str(caught.value)
-    )
+        f"store schema version {newer} is newer than this MetaQore supports ({current}); "
+        "upgrade metaqore"
+    ) in str(caught.value)
 
 
 def test_store_without_an_upgrade_path_is_refused(
@@ -669,11 +670,17 @@ def test_migration_runner_upgrades_an_old_store(persistent_dsn: str, open_backen
     old = _make_version_0_store(persistent_dsn, open_backend)
     step = schema.Migration(0, "add artifacts.sensitivity", _add_sensitivity)
     with old.engine.begin() as connection:
-        assert schema.ensure_schema(connection, migrations=[step]) == 0
+        # Only to version 1: the store then still has version 1's tables.
+        connection.execute(sa.text("DROP TABLE runs"))
+        connection.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN artifact_count"))
+        connection.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN task_count"))
+        assert schema.ensure_schema(connection, target=1, migrations=[step]) == 0
     old.close()
 
+    # Opening runs the real step from version 1 to the current version.
     upgraded = open_backend(persistent_dsn)
-    assert meta_version(upgraded) == "1"
+    assert upgraded.opened_at_version == 1
+    assert meta_version(upgraded) == str(schema.SCHEMA_VERSION)
     loaded = upgraded.get_artifact("plan")
     assert loaded is not None
     assert loaded.metadata == {"note": "old", "sensitivity": "internal"}
