@@ -39,6 +39,7 @@ _PLAIN_TAGS = {
     _TAG + "timestamp",
 }
 _COLLECTION_TAGS = {_TAG + "map", _TAG + "seq"}
+_VALUE_TAG = _TAG + "value"
 
 _resolver = Resolver()
 _constructor = SafeConstructor()
@@ -88,8 +89,17 @@ def _scalar(event: Any) -> Any:
         tag = _resolver.resolve(  # type: ignore[no-untyped-call]
             yaml.ScalarNode, event.value, event.implicit
         )
+        if tag == _VALUE_TAG:  # a plain `=`: YAML 1.1's value key, a string in YAML 1.2
+            tag = _TAG + "str"
     if tag not in _PLAIN_TAGS:
         line, column = _mark(event)
+        if event.tag is None:  # a plain `<<`: YAML 1.1's merge key, not plain data
+            raise YAMLDataError(
+                f"YAML merge key {event.value!r} is not supported",
+                line,
+                column,
+                "plain YAML data (write the keys out, or quote '<<' to mean the string)",
+            )
         raise YAMLDataError(
             f"unsafe or unknown YAML tag '{_tag_name(event.tag)}'", line, column, "plain YAML data"
         )
@@ -257,10 +267,22 @@ def locate_yaml(data: bytes | str, path: Path_) -> tuple[int, int]:
     return located.locate(path)
 
 
-def yaml_error_position(error: yaml.YAMLError) -> tuple[int, int, str]:
-    """``(line, column, message)`` of a libyaml syntax error."""
+def yaml_error_position(error: yaml.YAMLError, text: str | None = None) -> tuple[int, int, str]:
+    """``(line, column, message)`` of a libyaml error; the message is one line.
+
+    A reader error (a character YAML does not allow, e.g. NUL) has no mark, only a byte
+    offset into the UTF-8 of the document: ``text`` turns it into a line and column.
+    """
+    if isinstance(error, yaml.reader.ReaderError):
+        message = f"invalid YAML: unacceptable character #x{error.character:04x}: {error.reason}"
+        if text is None or not isinstance(error.position, int):
+            return (1, 1, message)
+        before = text.encode("utf-8", "surrogatepass")[: error.position]
+        prefix = before.decode("utf-8", "ignore")
+        line_start = prefix.rfind("\n") + 1
+        return (prefix.count("\n") + 1, len(prefix) - line_start + 1, message)
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
+    problem = getattr(error, "problem", None) or str(error).split("\n", 1)[0]
     context = getattr(error, "context", None)
     message = f"invalid YAML: {problem}"
     if context:

@@ -71,6 +71,8 @@ _CHUNK: Final = 1 << 16
 _ANY_OF: Final = (list, tuple, set, frozenset)
 _MISSING: Final = object()
 _CACHE_LIMIT: Final = 4096
+# Sidecar files are opened without following a symlink in their place (POSIX).
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _canonical_encoder() -> Callable[[Any, int], Sequence[str]]:
@@ -92,6 +94,7 @@ def _canonical_encoder() -> Callable[[Any, int], Sequence[str]]:
 
 
 _encode_canonical: Final = _canonical_encoder()
+_encode_string: Final[Callable[[str], str]] = json.encoder.encode_basestring
 
 
 def new_run_id() -> str:
@@ -140,6 +143,17 @@ def _record_problem(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, "hash mismatch (record was edited)"
     if stated != expected:
         return None, "hash mismatch (record was edited)"
+    # The hash covers the parsed record; the bytes must also be exactly the canonical line
+    # the writer wrote. Otherwise a duplicate key (parsers disagree on which one wins), an
+    # escape or a space could change what a reader sees while the hash still matches.
+    event_type = record["event_type"]
+    head = '{"event_type":' + (
+        _encode_string(event_type)
+        if isinstance(event_type, str)
+        else "".join(_encode_canonical(event_type, 0))
+    )
+    if (head + f',"hash":"{stated}"' + text[len(head) :]).encode() != raw:
+        return None, "not in canonical form (record was edited)"
     return record, ""
 
 
@@ -587,7 +601,15 @@ class ComplianceAuditor:
         assert self._path is not None
         self._path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = _sidecar(self._path, ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise AuditIntegrityError(
+                f"audit lock file {lock_path} is a symbolic link; refusing to follow it "
+                "(remove it: the lock file is created when needed)"
+            ) from None
         deadline = time.monotonic() + self.lock_timeout
         # Short polls: a writer that flushes in a loop releases the lock only briefly.
         pause = 0.0005
@@ -695,9 +717,17 @@ class ComplianceAuditor:
             return
         seq, last_hash = self._tail
         head = _sidecar(self._path, ".head")
-        temporary = _sidecar(self._path, ".head.tmp")
-        temporary.write_text(canonical_json({"hash": last_hash, "seq": seq}) + "\n", "utf-8")
-        os.replace(temporary, head)
+        # A fresh name, created exclusively: a file or symlink planted at a fixed temporary
+        # name (say, by the repository under test) is never written through.
+        temporary = _sidecar(self._path, f".head.{secrets.token_hex(6)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(canonical_json({"hash": last_hash, "seq": seq}) + "\n")
+            os.replace(temporary, head)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         self._head_dirty = False
 
 

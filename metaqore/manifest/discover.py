@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from metaqore.exceptions import ManifestError, ManifestErrors, NothingToCheckError
+from metaqore.manifest.text import one_line
 
 if TYPE_CHECKING:
     from metaqore.config import MetaQoreConfig
@@ -142,7 +143,9 @@ class _Discovery:
         return given
 
     def fail(self, given: str, message: str, expected: str | None = None) -> None:
-        self.errors.append(ManifestError(message, path=given, expected=expected))
+        self.errors.append(
+            ManifestError(one_line(message), path=one_line(given), expected=expected)
+        )
 
     def add(self, given: str, candidate: Path, *, named: bool) -> None:
         """Accept ``candidate`` (``given`` is how the user or the walk named it)."""

@@ -57,6 +57,7 @@ from metaqore.manifest.schema import (
     TransitionEvent,
     task_info,
 )
+from metaqore.manifest.text import one_line
 from metaqore.validation import Problem, explain
 from metaqore.yamlio import Located, YAMLDataError, load_yaml, yaml_error_position
 
@@ -180,7 +181,13 @@ class _FileProblems(list[ManifestError]):
             self.omitted += 1
             return
         self.append(
-            ManifestError(message, path=self.display, line=line, column=column, expected=expected)
+            ManifestError(
+                one_line(message),
+                path=one_line(self.display),
+                line=line,
+                column=column,
+                expected=one_line(expected) if expected else expected,
+            )
         )
 
 
@@ -539,7 +546,7 @@ class _Loader:
             problems.at(exc.line, exc.column, exc.message, exc.expected)
             return None
         except yaml.YAMLError as exc:
-            line, column, message = yaml_error_position(exc)
+            line, column, message = yaml_error_position(exc, text)
             problems.at(line, column, message, "valid YAML")
             return None
         except ValueError:  # an integer with more digits than Python converts
