@@ -13,7 +13,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -120,6 +128,25 @@ class MetaQoreConfig(BaseSettings):
     # Logging
     log_format: str = Field(default="kv", pattern="^(kv|json)$")
     log_level: str = Field(default="WARNING")
+
+    # Fields set by a METAQORE_* variable or by load_config's overrides (the arguments of
+    # a front door), as opposed to a config file, keyword arguments or the defaults.
+    _explicit_fields: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        prefix = str(self.model_config.get("env_prefix", "")).lower()
+        environment = {name.lower() for name in os.environ}
+        self._explicit_fields = frozenset(
+            field for field in self.model_fields_set if f"{prefix}{field}" in environment
+        )
+
+    def chosen_explicitly(self, field: str) -> bool:
+        """Whether ``field`` was set by ``METAQORE_*`` or a front door's argument.
+
+        A config file, and whatever sits at a default path, may come with the repository
+        under test: the gate does not let them choose where it writes outside the tree.
+        """
+        return field in self._explicit_fields
 
     @classmethod
     def settings_customise_sources(
@@ -338,12 +365,15 @@ def load_config(
     if found is None:
         with _no_file():
             try:
-                return MetaQoreConfig(**overrides)
+                config = MetaQoreConfig(**overrides)
             except ValidationError as exc:
                 raise _problems_to_error(explain(exc, MetaQoreConfig), None) from None
-    if found.name == "pyproject.toml":
-        return MetaQoreConfig.from_pyproject(found, overrides=overrides)
-    return MetaQoreConfig.from_yaml(found, overrides=overrides)
+    elif found.name == "pyproject.toml":
+        config = MetaQoreConfig.from_pyproject(found, overrides=overrides)
+    else:
+        config = MetaQoreConfig.from_yaml(found, overrides=overrides)
+    config._explicit_fields |= overrides.keys()
+    return config
 
 
 __all__ = [

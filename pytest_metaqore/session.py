@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from metaqore.plugins import hookimpl
+from metaqore.text import one_line
 from pytest_metaqore.plugin import (
     MARKER,
     MODES,
@@ -411,7 +412,7 @@ class MetaqoreSession:
         if display is not None and display in self.problems:
             raise node.CollectError("\n".join(self.problems[display]))
         for project in self._projects.get(real, ()):
-            name = f"metaqore[{project.project_id}]"
+            name = f"metaqore[{one_line(project.project_id)}]"
             # An explicit node id, so pytest parses "[...]" as the parameter part as it
             # does for parametrized tests (--lf and --deselect compare parsed ids).
             yield MetaqoreItem.from_parent(
@@ -509,7 +510,7 @@ class MetaqoreSession:
             blocking = [f for f in verdict.blocking if f.project_id == project.project_id]
             if blocking:
                 rules = ", ".join(sorted({f.rule for f in blocking}))
-                write(f"  ✗ {project.project_id}: {len(blocking)} blocking ({rules})")
+                write(one_line(f"  ✗ {project.project_id}: {len(blocking)} blocking ({rules})"))
         audit = audit_line(verdict)
         if audit is not None:
             write(audit)

@@ -9,6 +9,7 @@ from typing import Any
 
 from metaqore.cli.common import add_debug
 from metaqore.exceptions import ConfigurationError
+from metaqore.text import one_line
 
 
 def add_parser(commands: Any, name: str) -> None:
@@ -74,7 +75,7 @@ def _count(value: int | None) -> str:
 
 
 def _describe(info: Any) -> str:
-    return (
+    return one_line(
         f"{info.id}  {info.created_at.isoformat(timespec='seconds')}  "
         f"{info.project_id}  {info.label}  "
         f"({_count(info.artifacts)} artifacts, {_count(info.tasks)} tasks)"
@@ -111,7 +112,7 @@ def run_restore(args: argparse.Namespace) -> int:
     with _state(args) as state:
         info = state.restore_checkpoint_info(args.checkpoint_id)
         print(
-            f"restored project {info.project_id} from {args.checkpoint_id} "
+            f"restored project {one_line(info.project_id)} from {one_line(args.checkpoint_id)} "
             f"({_count(info.artifacts)} artifacts); the previous state was saved first as an "
             "auto-backup checkpoint"
         )

@@ -35,6 +35,7 @@ from typing import Any, Final
 from metaqore.core.canonical import HASH_PREFIX, canonical_json
 from metaqore.core.models import VetoReason
 from metaqore.exceptions import AuditIntegrityError
+from metaqore.text import one_line
 
 #: ``prev_hash`` of the first record of every chain.
 GENESIS_HASH: Final = HASH_PREFIX + "0" * 64
@@ -900,7 +901,8 @@ def generate_compliance_report(
 
 def format_compliance_report(report: Mapping[str, Any]) -> str:
     """The report as text: title, underline, total, then three count sections."""
-    title = f"Compliance Report :: {report.get('organization', 'default')}"
+    # Keys come from manifests (providers, policies): printed on one line each, escaped.
+    title = one_line(f"Compliance Report :: {report.get('organization', 'default')}")
     lines = [title, "=" * len(title), f"Total Events: {report.get('total_events', 0)}"]
     sections = (
         ("Events by Type", "by_event"),
@@ -911,7 +913,7 @@ def format_compliance_report(report: Mapping[str, Any]) -> str:
         lines += ["", heading]
         counts: Mapping[str, int] = report.get(key) or {}
         ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
-        lines += [f"  - {name}: {count}" for name, count in ordered] or ["  (none)"]
+        lines += [f"  - {one_line(str(name))}: {count}" for name, count in ordered] or ["  (none)"]
     return "\n".join(lines)
 
 

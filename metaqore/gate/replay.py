@@ -42,6 +42,7 @@ from metaqore.exceptions import (
     EXIT_INTERNAL,
     AuditIntegrityError,
     ConfigurationError,
+    ManifestError,
     ManifestErrors,
     MetaQoreError,
 )
@@ -137,10 +138,11 @@ def _open_auditor(options: GateOptions, run_id: str) -> Any:
     path = Path(target)
     if not path.is_absolute():
         path = options.root / path
-    if options.audit_log is None:
-        # A path from a config file (which may come with the repository under test)
-        # must not make the gate write outside the working tree.
-        _inside_root(path, options.root, "audit_log")
+    if options.audit_log is None and not options.config.chosen_explicitly("audit_log"):
+        # A path from a config file or the default path (either may come with the
+        # repository under test, the latter as a symlink) must not make the gate write
+        # outside the working tree.
+        _inside_root(path, options.root, "audit_log", "--audit-log")
     return ComplianceAuditor(
         organization=options.config.organization,
         path=path,
@@ -150,14 +152,14 @@ def _open_auditor(options: GateOptions, run_id: str) -> Any:
     )
 
 
-def _inside_root(path: Path, root: Path, what: str) -> None:
+def _inside_root(path: Path, root: Path, what: str, option: str) -> None:
     resolved = path.resolve()
     top = root.resolve()
     if resolved != top and top not in resolved.parents:
         raise ConfigurationError(
             f"config {what} '{path}' resolves to {resolved}, outside the working tree "
-            f"{top} (paths from config must stay inside it; pass --audit-log to choose "
-            "another place explicitly)"
+            f"{top} (paths from config must stay inside it; pass {option} or set "
+            f"METAQORE_{what.upper()} to choose another place explicitly)"
         )
 
 
@@ -621,7 +623,31 @@ def _write_audit(auditor: Any, judge: _Judge, verdict: Verdict, started: dict[st
 
 def _store_dsn(options: GateOptions) -> str | None:
     dsn = options.db if options.db is not None else options.config.storage_dsn
-    return None if dsn in _IN_MEMORY_DSNS else dsn
+    if dsn in _IN_MEMORY_DSNS:
+        return None
+    if options.db is None and not options.config.chosen_explicitly("storage_dsn"):
+        # Like audit_log: a SQLite file named by a config file stays in the working tree.
+        database = _sqlite_file(dsn)
+        if database is not None:
+            _inside_root(Path(database), options.root, "storage_dsn", "--db")
+    return dsn
+
+
+def _sqlite_file(dsn: str) -> str | None:
+    """The database file a ``sqlite://`` DSN names (None: not SQLite, or in memory)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(dsn)
+    except ArgumentError:
+        return None  # opening the store reports the malformed DSN
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database.startswith("file:"):  # a URI filename (?uri=true)
+        database = database[len("file:") :].split("?", 1)[0]
+    return database if database and database != ":memory:" else None
 
 
 def _config_hash(config: MetaQoreConfig) -> str:
@@ -716,12 +742,21 @@ def _audit_failed_run(
     """run_started + run_finished(verdict error): the record of a run that could not judge
     (or, when its section is already open, that failed before it could finish).
 
-    For an internal error only its type is recorded: its message might quote anything.
+    Manifest problems are recorded by where they are (``path:line:column``), not by what
+    they say: a problem message quotes the manifest (a duplicate key, a tag), and the audit
+    file never holds manifest content. For an internal error only its type is recorded.
     """
     problems: list[Exception]
-    if isinstance(error, MetaQoreError):
+    if isinstance(error, ManifestError):
         problems = list(error.errors) if isinstance(error, ManifestErrors) else [error]
-        code, messages = error.exit_code, [str(problem) for problem in problems[:20]]
+        code = error.exit_code
+        messages = [
+            f"{problem.path}:{problem.line}:{problem.column}"
+            for problem in problems[:20]
+            if isinstance(problem, ManifestError)
+        ]
+    elif isinstance(error, MetaQoreError):
+        problems, code, messages = [error], error.exit_code, [str(error)]
     else:
         problems, code, messages = [error], EXIT_INTERNAL, []
     if not section_open:

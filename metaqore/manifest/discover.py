@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from metaqore.exceptions import ManifestError, ManifestErrors, NothingToCheckError
-from metaqore.manifest.text import one_line
+from metaqore.text import one_line
 
 if TYPE_CHECKING:
     from metaqore.config import MetaQoreConfig

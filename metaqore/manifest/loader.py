@@ -57,7 +57,7 @@ from metaqore.manifest.schema import (
     TransitionEvent,
     task_info,
 )
-from metaqore.manifest.text import one_line
+from metaqore.text import one_line
 from metaqore.validation import Problem, explain
 from metaqore.yamlio import Located, YAMLDataError, load_yaml, yaml_error_position
 

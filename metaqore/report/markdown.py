@@ -8,6 +8,7 @@ from metaqore.gate.verdict import Finding, Status, Verdict
 from metaqore.report.base import ReportContext, tool_version
 from metaqore.report.evidence import WAIVER_SECTIONS, status_tag, waiver_text
 from metaqore.report.terminal import location_text
+from metaqore.text import one_line
 
 MAX_ROWS = 200
 MAX_NODES = 100
@@ -43,11 +44,11 @@ def cell(text: object, limit: int = MAX_CELL) -> str:
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     value = value.translate(_CELL_ESCAPES)
-    return "<br>".join(value.splitlines()) if value else value
+    return one_line("<br>".join(value.splitlines())) if value else value
 
 
 def label(text: str) -> str:
-    return '"' + text.translate(_LABEL_ESCAPES) + '"'
+    return '"' + one_line(text.translate(_LABEL_ESCAPES)) + '"'
 
 
 def _status_text(finding: Finding) -> str:

@@ -11,6 +11,7 @@ from metaqore.report.evidence import (
     status_tag,
     waiver_text,
 )
+from metaqore.text import one_line
 
 _RESET = "\x1b[0m"
 _SEVERITY_STYLE = {"critical": "1;31", "high": "31", "medium": "33", "low": "36"}
@@ -61,7 +62,7 @@ def audit_line(verdict: Verdict) -> str | None:
     if not verdict.audit_path:
         return None
     head = f" (head {verdict.audit_head_hash})" if verdict.audit_head_hash else ""
-    return f"audit: {verdict.audit_path}{head}"
+    return one_line(f"audit: {verdict.audit_path}{head}")
 
 
 def location_text(finding: Finding) -> str:
@@ -109,6 +110,7 @@ class TerminalFormatter:
             title = project_id
             if project is not None and project.name and project.name != project_id:
                 title += f" ({project.name})"
+            title = one_line(title)
             blocking = sum(1 for f in findings if f.blocking)
             if blocking:
                 head = paint(f"✗ {title}", _BOLD) + " — " + paint("BLOCKED", _RED)
@@ -129,7 +131,9 @@ class TerminalFormatter:
             known = verdict.counts[Status.BASELINED.value]
             where = verdict.baseline_path or "baseline"
             lines.append("")
-            lines.append(f"baseline: {where} — {plural(known, 'known finding')} not shown")
+            lines.append(
+                one_line(f"baseline: {where} — {plural(known, 'known finding')} not shown")
+            )
         lines.append("")
         lines.append(paint(summary_line(verdict), _GREEN if verdict.passed else _RED))
         audit = audit_line(verdict)
@@ -142,15 +146,14 @@ class TerminalFormatter:
         severity = paint(finding.severity.upper(), _SEVERITY_STYLE.get(finding.severity, ""))
         marker = "✗" if finding.blocking else "·"
         head = (
-            f"  {marker} {severity} {paint(finding.rule, _BOLD)} · {finding.artifact_id} · "
-            f"{location_text(finding)}"
+            f"  {marker} {severity} {paint(one_line(finding.rule), _BOLD)} · "
+            f"{one_line(finding.artifact_id)} · {one_line(location_text(finding))}"
         )
         tag = status_tag(finding)
         if tag is not None:
-            head += " " + paint(tag, _DIM)
-        lines = [head]
-        lines.extend(f"      {part}" for part in finding.message.splitlines() or [""])
-        lines.extend(paint(f"      {line}", _DIM) for line in evidence_lines(finding))
+            head += " " + paint(one_line(tag), _DIM)
+        lines = [head, f"      {one_line(finding.message)}"]
+        lines.extend(paint(f"      {one_line(line)}", _DIM) for line in evidence_lines(finding))
         return lines
 
     @staticmethod
@@ -163,7 +166,7 @@ class TerminalFormatter:
             if not lines:
                 lines.extend(["", "waivers:"])
             lines.append(f"  {title}:")
-            lines.extend(f"    - {waiver_text(waiver)}" for waiver in waivers)
+            lines.extend(f"    - {one_line(waiver_text(waiver))}" for waiver in waivers)
         return lines
 
     @staticmethod
@@ -176,10 +179,13 @@ class TerminalFormatter:
                 severity = paint(
                     finding.severity.upper(), _SEVERITY_STYLE.get(finding.severity, "")
                 )
-                message = " ".join(finding.message.split())
                 lines.append(
-                    f"{location_text(finding)}: {severity} {finding.rule} "
-                    f"[{finding.project_id}/{finding.artifact_id}] {message}"
+                    one_line(f"{location_text(finding)}: ")
+                    + severity
+                    + one_line(
+                        f" {finding.rule} [{finding.project_id}/{finding.artifact_id}] "
+                        + finding.message
+                    )
                 )
         lines.append(paint(summary_line(verdict), _GREEN if verdict.passed else _RED))
         return "\n".join(lines) + "\n"

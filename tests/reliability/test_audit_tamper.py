@@ -337,11 +337,6 @@ def test_a_store_password_in_a_recorded_dsn_is_masked(
     assert password not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: gate/replay.py _audit_failed_run writes each problem's message into the "
-    "audit file, and a message quotes manifest content (a duplicate data key, a YAML tag)",
-)
 def test_a_rejected_manifest_leaves_no_content_in_the_audit_file(tmp_path: Path) -> None:
     (tmp_path / "a.metaqore.json").write_text(
         '{"metaqore": 1, "project": {"id": "p"}, "artifacts": [{"id": "a", "type": "t", '

@@ -347,12 +347,6 @@ def test_a_config_audit_log_symlinked_out_of_the_tree_is_refused(tmp_path: Path)
     assert not (tmp_path / "outside.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: gate/replay.py checks that a config audit_log stays inside the working "
-    "tree, but not a config storage_dsn: a metaqore.yaml shipped with the repository under "
-    "test makes the gate create and write a SQLite file anywhere",
-)
 @pytest.mark.parametrize("where", ["relative", "absolute", "symlink"])
 def test_a_config_store_path_outside_the_tree_is_refused(tmp_path: Path, where: str) -> None:
     repo = tmp_path / "repo"
@@ -374,13 +368,31 @@ def test_a_config_store_path_outside_the_tree_is_refused(tmp_path: Path, where: 
     assert result.code == 2 and "outside the working tree" in result.stderr, str(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: report/terminal.py (and markdown.py) print names from the manifests and "
-    "the store raw: a newline in an artifact id starts a line of its own in the CI log, "
-    "where GitHub runs `::error`/`::add-mask` lines as workflow commands, and an ESC "
-    "rewrites the terminal",
-)
+@pytest.mark.parametrize("how", ["environment", "arguments"])
+def test_paths_outside_the_tree_chosen_explicitly_are_used(tmp_path: Path, how: str) -> None:
+    """Only a config *file* is distrusted: METAQORE_* and options are the user's choice."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.metaqore.yaml").write_text(
+        "metaqore: 1\nproject: {id: p}\nartifacts:\n  - {id: a, type: t, created_by: x}\n"
+    )
+    (repo / "metaqore.yaml").write_text(
+        'storage_dsn: "sqlite:///../from-file.db"\naudit_log: ../from-file.jsonl\n'
+    )
+    store, audit = tmp_path / "chosen.db", tmp_path / "chosen.jsonl"
+    if how == "environment":
+        env = {"METAQORE_STORAGE_DSN": f"sqlite:///{store}", "METAQORE_AUDIT_LOG": str(audit)}
+        result = run_in_process(["check", "a.metaqore.yaml"], cwd=repo, env=env)
+    else:
+        result = run_in_process(
+            ["check", "a.metaqore.yaml", "--db", f"sqlite:///{store}", "--audit-log", str(audit)],
+            cwd=repo,
+        )
+    assert result.code == 0, str(result)
+    assert store.is_file() and audit.is_file()
+    assert not (tmp_path / "from-file.db").exists() and not (tmp_path / "from-file.jsonl").exists()
+
+
 def test_names_cannot_inject_lines_or_escapes_into_the_output(tmp_path: Path) -> None:
     (tmp_path / "a.metaqore.json").write_text(
         '{"metaqore": 1, "project": {"id": "p"}, "artifacts": [{"id": '
@@ -391,9 +403,21 @@ def test_names_cannot_inject_lines_or_escapes_into_the_output(tmp_path: Path) ->
         ["check", "a.metaqore.json", "--no-github", "--markdown", "r.md"], cwd=tmp_path
     )
     assert result.code == 1, str(result)
-    lines = [*result.stdout.splitlines(), *(tmp_path / "r.md").read_text().splitlines()]
+    quiet = run_in_process(["check", "a.metaqore.json", "--no-github", "--quiet"], cwd=tmp_path)
+    assert quiet.code == 1, str(quiet)
+    report = run_in_process(["audit", "report", "metaqore-audit.jsonl"], cwd=tmp_path)
+    assert report.code == 0, str(report)
+    lines = [
+        *result.stdout.splitlines(),
+        *(tmp_path / "r.md").read_text().splitlines(),
+        *quiet.stdout.splitlines(),
+        *report.stdout.splitlines(),
+    ]
     injected = [line for line in lines if line.lstrip().startswith("::") or "\x1b" in line]
     assert not injected, injected
+    # The names are still there to read, escaped.
+    assert "a\\x0a::error file=x.py" in result.stdout
+    assert "evil\\x0a::add-mask::INJECTED" in report.stdout
 
 
 # -- the dependency audit ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Problem text safe to print: manifest content quoted in a message stays on one line.
+"""Text safe to print: names and quoted content stay on one line, with no escapes.
 
 A problem quotes what it is about (a key, an alias, a file name). Printed raw, a quoted
 newline would split one problem into several lines and let a manifest write lines of
