@@ -228,7 +228,10 @@ class PSMPEngine:
         otherwise it is looked up by ``conflict.artifact_id``.
         """
         chosen = ResolutionStrategy(strategy)
-        target = artifact or self.state_manager.get_artifact(conflict.artifact_id)
+        target = artifact
+        if target is None:
+            found = self._related(conflict.project_id, [conflict.artifact_id])
+            target = found[0] if found else None
         if chosen is ResolutionStrategy.ESCALATE:
             conflict.resolution_strategy = chosen
             conflict.resolved = False
@@ -294,16 +297,22 @@ class PSMPEngine:
             return not self._merge_collisions(artifact, conflict.related)
         return True
 
-    def _related(self, ids: Iterable[str]) -> list[Artifact]:
-        found = []
-        for artifact_id in ids:
-            stored = self.state_manager.get_artifact(artifact_id)
-            if stored is not None:
-                found.append(stored)
-        return found
+    def _related(self, project_id: str | None, ids: Iterable[str]) -> list[Artifact]:
+        """The stored artifacts ``ids`` of the project (the newest version of each).
+
+        Ids are unique per project, not across projects: a lookup by id alone could
+        find (and then override or merge) another project's artifact.
+        """
+        if project_id is None:
+            found = (self.state_manager.get_artifact(artifact_id) for artifact_id in ids)
+            return [artifact for artifact in found if artifact is not None]
+        newest: dict[str, Artifact] = {}
+        for stored in self.state_manager.list_artifacts(project_id):  # ordered by version
+            newest[stored.id] = stored
+        return [newest[artifact_id] for artifact_id in ids if artifact_id in newest]
 
     def _merge_collisions(self, artifact: Artifact, related: Iterable[str]) -> set[str]:
-        others = self._related(related)
+        others = self._related(artifact.project_id, related)
         return data_keys_collide(
             [frozenset(artifact.data), *(frozenset(other.data) for other in others)]
         )
@@ -320,7 +329,7 @@ class PSMPEngine:
                 artifact.version = max(versions, default=0) + 1
         elif strategy is ResolutionStrategy.OVERRIDE:
             superseded = []
-            for other in self._related(conflict.related):
+            for other in self._related(artifact.project_id, conflict.related):
                 if other.id == artifact.id:
                     continue
                 other.metadata = {**other.metadata, "superseded_by": artifact.id}
@@ -336,7 +345,7 @@ class PSMPEngine:
                     conflicts=[conflict],
                 )
             merged: dict[str, Any] = {}
-            for other in self._related(conflict.related):
+            for other in self._related(artifact.project_id, conflict.related):
                 merged.update(other.data)
             merged.update(artifact.data)
             artifact.data = merged

@@ -163,6 +163,9 @@ class MissingDependencyRule:
             )
 
 
+_MAX_AGENTS_NAMED = 10
+
+
 class CircularDependencyRule:
     """Dependencies that form a cycle of any length, reported once per cycle."""
 
@@ -181,7 +184,11 @@ class CircularDependencyRule:
             path = _cycle_through(anchor, set(component), edges)
             names = [records[key].id for key in path]
             members = sorted(component)
-            message = f"circular dependency: {' → '.join(names)}"
+            agents = list(dict.fromkeys(records[key].agent for key in path))
+            by = ", ".join(agents[:_MAX_AGENTS_NAMED])
+            if len(agents) > _MAX_AGENTS_NAMED:
+                by += f" and {len(agents) - _MAX_AGENTS_NAMED} more"
+            message = f"circular dependency: {' → '.join(names)} (by {by})"
             if len(members) > len(path) - 1:
                 message += f" ({len(members)} artifacts are mutually dependent)"
             related = tuple(records[key].id for key in members if key != anchor)

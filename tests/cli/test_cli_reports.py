@@ -303,7 +303,7 @@ def test_quiet_prints_blocking_findings_and_the_summary_only(workspace: Path) ->
     assert lines == [
         "examples/conflicts/circular_dependency/tests.metaqore.yaml:12: CRITICAL "
         "circular_dependency [example-circular-dependency/test-plan] circular dependency: "
-        "test-plan → api-code → api-design → test-plan",
+        "test-plan → api-code → api-design → test-plan (by tester, coder, architect)",
         "examples/conflicts/missing_dependency/code.metaqore.yaml:16: HIGH missing_dependency "
         "[example-missing-dependency/order-service] code 'order-service' (by coder) depends on "
         "'api-spec', which is declared nowhere in project 'example-missing-dependency'",

@@ -82,7 +82,10 @@ def test_rule_evidence_in_the_json_report(workspace: Path) -> None:
     cycle = found[("example-circular-dependency", "circular_dependency", "test-plan")]
     assert cycle["evidence"]["cycle"] == ["test-plan", "api-code", "api-design", "test-plan"]
     assert sorted(cycle["related"]) == ["api-code", "api-design"]
-    assert cycle["message"] == "circular dependency: test-plan → api-code → api-design → test-plan"
+    assert cycle["message"] == (
+        "circular dependency: test-plan → api-code → api-design → test-plan "
+        "(by tester, coder, architect)"
+    )
     missing = found[("example-missing-dependency", "missing_dependency", "order-service")]
     assert missing["evidence"] == {"missing": "api-spec", "needed_by": "order-service"}
     assert missing["related"] == ["api-spec"]

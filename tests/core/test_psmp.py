@@ -152,7 +152,7 @@ def test_self_loop_is_a_critical_cycle(engine):
     assert conflict.conflict_type == "circular_dependency"
     assert conflict.severity is ConflictSeverity.CRITICAL
     assert conflict.resolution_strategy is ResolutionStrategy.ESCALATE
-    assert conflict.description == "circular dependency: a → a"
+    assert conflict.description == "circular dependency: a → a (by planner)"
 
 
 def test_three_cycle_through_stored_artifacts_gives_the_whole_path(engine, state):
@@ -160,7 +160,7 @@ def test_three_cycle_through_stored_artifacts_gives_the_whole_path(engine, state
     state.save_artifact(art("y", type="t2", deps=["z"]))
     (conflict,) = engine.check_conflicts(art("z", type="t3", deps=["x"]))
     assert conflict.conflict_type == "circular_dependency"
-    assert conflict.description == "circular dependency: z → x → y → z"
+    assert conflict.description == "circular dependency: z → x → y → z (by planner)"
     assert sorted(conflict.related) == ["x", "y"]
 
 
@@ -374,3 +374,44 @@ def test_declaring_one_at_a_time_finds_what_checking_the_whole_set_finds(specs):
 
 def test_governance_mode_enum_values():
     assert [m.value for m in GovernanceMode] == ["strict", "adaptive", "playground"]
+
+
+@pytest.mark.parametrize("strategy", ["override", "merge"])
+def test_resolution_touches_only_the_conflicts_project(tmp_path, strategy):
+    """Ids are unique per project: an override or merge in one project must not read or
+    write another project's artifact of the same id (real StateManager, SQLite file)."""
+    from metaqore.core.state_manager import StateManager
+    from metaqore.storage.backends.sqlite import SQLiteBackend
+
+    state = StateManager(SQLiteBackend(dsn=f"sqlite:///{tmp_path / 'state.db'}"))
+    for pid in ("p1", "p2"):
+        state.create_project(id=pid, name=pid)
+    config = MetaQoreConfig(
+        governance_mode="adaptive",
+        rules={"parallel_creation": RuleSettings(severity="low", strategy=strategy)},
+    )
+    engine = PSMPEngine(state, config=config)
+
+    def shared(pid, by, version, data):
+        return Artifact(
+            id="plan-a" if version == 1 else "plan-b",
+            project_id=pid,
+            artifact_type="plan",
+            created_by=by,
+            version=version,
+            iteration=1,
+            data=data,
+        )
+
+    engine.declare_artifact(shared("p1", "planner", 1, {"mine": "p1"}))
+    engine.declare_artifact(shared("p2", "planner", 1, {"theirs": "p2"}))  # stored last
+    resolved = engine.declare_artifact(shared("p1", "coder", 2, {"more": "p1"}))
+
+    other = next(a for a in state.list_artifacts("p2") if a.id == "plan-a")
+    assert other.data == {"theirs": "p2"} and "superseded_by" not in other.metadata
+    mine = next(a for a in state.list_artifacts("p1") if a.id == "plan-a")
+    if strategy == "merge":
+        assert resolved.data == {"mine": "p1", "more": "p1"}
+    else:
+        assert mine.metadata["superseded_by"] == "plan-b"
+    state.backend.close()
