@@ -351,10 +351,28 @@ class MetaqoreSession:
         for project in self.verdict.projects:
             if not project.paths:
                 continue
-            display = project.paths[0]
+            display = self._item_file(project.paths)
             real = (self.real_root / display).resolve()
             self._files[real] = display
             self._projects.setdefault(real, []).append(project)
+
+    def _item_file(self, paths: Sequence[str]) -> str:
+        """The manifest that holds a project's item: its first, unless the command line
+        selects only other files of the project (an IDE's "run this file")."""
+        if self.config.args_source is pytest.Config.ArgsSource.ARGS:
+            selected = [display for display in paths if self._selected(display)]
+            if selected and paths[0] not in selected:
+                return selected[0]
+        return paths[0]
+
+    def _selected(self, display: str) -> bool:
+        real = (self.real_root / display).resolve()
+        base = self.config.invocation_params.dir
+        for argument in self.config.args:
+            target = (base / argument.split("::", 1)[0]).resolve()
+            if real == target or target in real.parents:
+                return True
+        return False
 
     # -- pytest-xdist --------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -497,10 +515,15 @@ class MetaqoreSession:
             count = sum(len(texts) for texts in self.problems.values())
             write(
                 f"metaqore: could not judge — {count} problem(s) in "
-                f"{len(self.problems)} manifest(s); see the collection errors above",
+                f"{len(self.problems)} manifest(s)",
                 red=True,
                 bold=True,
             )
+            # Every problem, also those of manifests the command line did not select
+            # (which never became collection errors).
+            for texts in self.problems.values():
+                for text in texts:
+                    write(f"  {text}", red=True)
             return
         verdict = self.verdict
         if verdict is None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from metaqore.cli.common import add_config_options, add_debug, config_from_args
+from metaqore.exceptions import ConfigurationError, MetaQoreError
 
 
 def add_parser(commands: Any, name: str) -> None:
@@ -67,14 +70,30 @@ def add_parser(commands: Any, name: str) -> None:
     parser.set_defaults(handler=run)
 
 
+#: (argument, formatter, what the report is called in messages)
+_REPORTS = (
+    ("json", "json", "JSON report"),
+    ("junit_xml", "junit", "JUnit XML report"),
+    ("sarif", "sarif", "SARIF report"),
+    ("markdown", "markdown", "Markdown summary"),
+    ("write_baseline", "baseline", "baseline"),
+)
+
+
 def run(args: argparse.Namespace) -> int:
     from metaqore.cli.progress import TerminalProgress
     from metaqore.gate import GateOptions, run_gate
     from metaqore.gate.baseline import baseline_text
-    from metaqore.report import ReportContext, get_formatter, write_report
+    from metaqore.report import ReportContext, get_formatter
 
     root = Path.cwd()
     config = config_from_args(args)
+    github = args.github if args.github is not None else os.environ.get("GITHUB_ACTIONS") == "true"
+    reports = [
+        (Path(target), formatter, label)
+        for option, formatter, label in _REPORTS
+        if (target := getattr(args, option))
+    ]
     progress = TerminalProgress()
     options = GateOptions(
         config=config,
@@ -88,26 +107,20 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         verdict = run_gate(options)
-    finally:
+    except BaseException as error:
         progress.clear()
+        # A run that could not judge leaves no report behind: an earlier run's
+        # "pass" under the same name must not be read as this run's verdict.
+        _withdraw(path for path, formatter, _ in reports if formatter != "baseline")
+        if github and isinstance(error, MetaQoreError):
+            _publish_failure(error)
+        raise
+    progress.clear()
 
     color = args.color if args.color is not None else _wants_color()
     context = ReportContext(
         root=root, color=color, quiet=args.quiet, tool_version=verdict.tool_version
     )
-    for option, format_name in (
-        ("json", "json"),
-        ("junit_xml", "junit"),
-        ("sarif", "sarif"),
-        ("markdown", "markdown"),
-    ):
-        target = getattr(args, option)
-        if target:
-            write_report(Path(target), get_formatter(format_name).render(verdict, context))
-    if args.write_baseline:
-        write_report(Path(args.write_baseline), baseline_text(verdict))
-
-    github = args.github if args.github is not None else os.environ.get("GITHUB_ACTIONS") == "true"
     if github:
         from metaqore.report.github import publish_github
 
@@ -121,7 +134,40 @@ def run(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(get_formatter("terminal").render(verdict, context))
     sys.stdout.flush()
+    for path, formatter, label in reports:
+        text = (
+            baseline_text(verdict)
+            if formatter == "baseline"
+            else get_formatter(formatter).render(verdict, context)
+        )
+        _write(path, text, label)
     return int(verdict.exit_code)
+
+
+def _write(path: Path, text: str, label: str) -> None:
+    from metaqore.report import write_report
+
+    try:
+        write_report(path, text)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the {label} to {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
+
+
+def _withdraw(paths: Iterable[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def _publish_failure(error: MetaQoreError) -> None:
+    from metaqore.report.github import failure_annotations, publish_github_failure
+
+    sys.stdout.write(failure_annotations(error))
+    sys.stdout.flush()
+    with contextlib.suppress(OSError):
+        publish_github_failure(error, environ=os.environ)
 
 
 def _wants_color() -> bool:

@@ -583,14 +583,14 @@ class ComplianceAuditor:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-        except OSError:
+        except OSError as exc:
             # Leave the file as it was (a valid chain) and the events buffered.
             os.ftruncate(fd, self._size)
             for record, *_ in entries:
                 if record is not None:
                     record["seq"] = record["timestamp"] = record["prev_hash"] = None
                     record["hash"] = None
-            raise
+            raise _cannot("append to the audit file", self._path, exc) from None
         self._size += len(data)
         self._tail = (new_seq, new_prev)
         self._last_hash = new_prev
@@ -600,13 +600,13 @@ class ComplianceAuditor:
 
     def _acquire_file_lock(self) -> None:
         assert self._path is not None
-        self._path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = _sidecar(self._path, ".lock")
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
-                raise
+                raise _cannot("lock the audit file", lock_path, exc) from None
             raise AuditIntegrityError(
                 f"audit lock file {lock_path} is a symbolic link; refusing to follow it "
                 "(remove it: the lock file is created when needed)"
@@ -649,7 +649,10 @@ class ComplianceAuditor:
     def _open_and_read_tail(self) -> None:
         """Find where the chain ends; cut off a torn tail. The file lock is held."""
         assert self._path is not None
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise _cannot("open the audit file", self._path, exc) from None
         try:
             size = os.fstat(fd).st_size
             complete_end = size
@@ -733,6 +736,12 @@ class ComplianceAuditor:
 
 
 # -- reading and verifying ----------------------------------------------------------------
+
+
+def _cannot(action: str, path: Path | None, error: OSError) -> AuditIntegrityError:
+    """An I/O failure on the audit file in words (a usage problem, not a bug)."""
+    reason = error.strerror or type(error).__name__
+    return AuditIntegrityError(f"cannot {action} {path}: {reason}")
 
 
 def _sidecar(path: Path, suffix: str) -> Path:

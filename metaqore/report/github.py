@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from metaqore.exceptions import ManifestError, MetaQoreError
 from metaqore.gate.verdict import Finding, Status, Verdict
 from metaqore.report.base import ReportContext
 from metaqore.report.evidence import evidence_lines, plural, status_tag
-from metaqore.report.markdown import MarkdownFormatter
+from metaqore.report.markdown import MarkdownFormatter, cell
 
 _COMMAND = {Status.BLOCKING: "error", Status.WARNING: "warning", Status.WAIVED: "notice"}
+_MAX_SUMMARY_PROBLEMS = 50
 OUTPUT_NAMES = ("verdict", "blocking", "conflicts", "vetoes", "audit-log", "report")
 
 
@@ -54,31 +56,61 @@ class GitHubFormatter:
     name = "github"
 
     def render(self, verdict: Verdict, context: ReportContext) -> str:
-        by_level: dict[str, list[Finding]] = {level: [] for level in _COMMAND.values()}
-        for finding in verdict.reported:  # worst first
-            level = _COMMAND.get(finding.status)
-            if level is not None:
-                by_level[level].append(finding)
         limit = max(0, context.max_annotations)
-        budget = dict.fromkeys(by_level, limit)
-        if any(len(findings) > limit for findings in by_level.values()):
-            # The "N more" notice is itself a notice: keep room for it.
-            budget["notice"] = max(0, limit - 1)
-        lines: list[str] = []
-        hidden = 0
-        for level, findings in by_level.items():
-            shown = findings[: budget[level]]
-            hidden += len(findings) - len(shown)
-            lines.extend(annotation(level, finding) for finding in shown)
+        shown, hidden = annotated(verdict, limit)
+        lines = [annotation(level, finding) for level, finding in shown]
         if hidden:
-            lines.append(
-                "::notice::"
-                + escape_data(
-                    f"{plural(hidden, 'more finding')} not annotated (GitHub shows "
-                    f"{limit} per level and step); see the job summary or the report"
-                )
-            )
+            lines.append("::notice::" + escape_data(not_annotated_text(hidden, limit)))
         return "\n".join(lines) + "\n" if lines else ""
+
+
+def annotated(verdict: Verdict, limit: int) -> tuple[list[tuple[str, Finding]], int]:
+    """The (level, finding) pairs to annotate, worst first, and how many are left out."""
+    by_level: dict[str, list[Finding]] = {level: [] for level in _COMMAND.values()}
+    for finding in verdict.reported:  # worst first
+        level = _COMMAND.get(finding.status)
+        if level is not None:
+            by_level[level].append(finding)
+    budget = dict.fromkeys(by_level, limit)
+    if any(len(findings) > limit for findings in by_level.values()):
+        # The "N more" notice is itself a notice: keep room for it.
+        budget["notice"] = max(0, limit - 1)
+    shown: list[tuple[str, Finding]] = []
+    hidden = 0
+    for level, findings in by_level.items():
+        kept = findings[: budget[level]]
+        hidden += len(findings) - len(kept)
+        shown.extend((level, finding) for finding in kept)
+    return shown, hidden
+
+
+def not_annotated_text(hidden: int, limit: int) -> str:
+    return (
+        f"{plural(hidden, 'more finding')} not annotated (GitHub shows {limit} per level "
+        "and step); see the job summary or the report"
+    )
+
+
+def failure_annotations(error: MetaQoreError, limit: int = 10) -> str:
+    """``::error`` lines for a run that could not judge (each manifest problem located)."""
+    problems = list(getattr(error, "errors", None) or [error])
+    lines = []
+    for problem in problems[:limit]:
+        if isinstance(problem, ManifestError) and problem.path:
+            properties = (
+                f"file={escape_property(problem.path)},line={problem.line},"
+                f"col={problem.column},title=metaqore%3A could not judge"
+            )
+            text = problem.problem + (f" (expected {problem.expected})" if problem.expected else "")
+        else:
+            properties, text = "title=metaqore%3A could not judge", str(problem)
+        lines.append(f"::error {properties}::{escape_data(text)}")
+    if len(problems) > limit:
+        lines.append(
+            "::notice::" + escape_data(f"{plural(len(problems) - limit, 'more problem')} not "
+                                       "annotated; see the job summary or the log")
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _output_block(name: str, value: str) -> str:
@@ -122,14 +154,35 @@ def publish_github(
     Either file is skipped when its variable is unset or empty; both are appended to,
     never overwritten (other steps of the job write there too).
     """
+    if markdown is None:
+        markdown = MarkdownFormatter().render(verdict, context)
+    limit = max(0, context.max_annotations)
+    _, hidden = annotated(verdict, limit)
+    if hidden:
+        markdown = markdown.rstrip("\n") + f"\n\n_{not_annotated_text(hidden, limit)}._\n"
+    outputs = step_outputs(verdict, report_path=report_path)
+    _publish(environ, markdown, outputs)
+
+
+def publish_github_failure(error: MetaQoreError, *, environ: Mapping[str, str]) -> None:
+    """The job summary and outputs of a run that could not judge (``verdict=error``)."""
+    problems = [str(problem) for problem in (getattr(error, "errors", None) or [error])]
+    lines = ["## ⚠️ MetaQore: could not judge", ""]
+    lines += [f"- {cell(problem)}" for problem in problems[:_MAX_SUMMARY_PROBLEMS]]
+    if len(problems) > _MAX_SUMMARY_PROBLEMS:
+        lines.append(f"- … and {len(problems) - _MAX_SUMMARY_PROBLEMS} more (see the log)")
+    lines += ["", f"Nothing was judged (exit code {error.exit_code}); fix the problems above."]
+    outputs = dict.fromkeys(OUTPUT_NAMES, "")
+    outputs["verdict"] = "error"
+    _publish(environ, "\n".join(lines) + "\n", outputs)
+
+
+def _publish(environ: Mapping[str, str], markdown: str, outputs: Mapping[str, str]) -> None:
     summary_file = environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        if markdown is None:
-            markdown = MarkdownFormatter().render(verdict, context)
         _append(summary_file, markdown if markdown.endswith("\n") else markdown + "\n")
     output_file = environ.get("GITHUB_OUTPUT")
     if output_file:
-        outputs = step_outputs(verdict, report_path=report_path)
         _append(output_file, "".join(_output_block(k, v) for k, v in outputs.items()))
 
 
@@ -139,6 +192,8 @@ __all__ = [
     "annotation",
     "escape_data",
     "escape_property",
+    "failure_annotations",
     "publish_github",
+    "publish_github_failure",
     "step_outputs",
 ]

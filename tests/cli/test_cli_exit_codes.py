@@ -247,3 +247,58 @@ def test_internal_error_exits_3_and_asks_for_a_report(
     if (workspace / "metaqore-audit.jsonl").exists():
         verify = metaqore("audit", "verify", "metaqore-audit.jsonl", cwd=workspace)
         assert verify.returncode == 0, verify
+
+
+# -- where the outputs go ------------------------------------------------------------------
+
+
+def test_an_unwritable_output_is_exit_2_after_the_verdict_is_shown(workspace: Path) -> None:
+    (workspace / "taken").mkdir()
+    for option in ("--sarif", "--junit-xml", "--markdown", "--write-baseline"):
+        result = check("examples/conflicts/missing_dependency", option, "taken", cwd=workspace)
+        assert result.returncode == 2, result
+        assert result.stderr.startswith("cannot write the ") and "to taken: Is a directory" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert "metaqore: BLOCKED" in result.stdout  # the verdict was still shown
+
+    audit = check("examples/passing", "--audit-log", "taken", cwd=workspace)
+    assert audit.returncode == 2, audit
+    assert audit.stderr == f"cannot open the audit file {workspace / 'taken'}: Is a directory\n"
+
+
+def test_a_run_that_cannot_judge_leaves_no_report_behind(workspace: Path) -> None:
+    reports = ["--sarif", "r.sarif", "--junit-xml", "r.xml", "--markdown", "r.md"]
+    passed = check("examples/passing", *reports, "--write-baseline", "b.json", cwd=workspace)
+    assert passed.returncode == 0, passed
+    assert passed.report()["verdict"] == "pass"
+    (workspace / "bad.metaqore.yaml").write_text("metaqore: 1\nproject: {id: [\n")
+    failed = check("examples/passing", "bad.metaqore.yaml", *reports, cwd=workspace)
+    assert failed.returncode == 2, failed
+    # An earlier "pass" under the same names must not be read as this run's verdict.
+    for name in ("report.json", "r.sarif", "r.xml", "r.md"):
+        assert not (workspace / name).exists(), name
+    assert (workspace / "b.json").is_file()  # a baseline is an input, not a verdict
+
+
+def test_github_actions_sees_a_run_that_cannot_judge(workspace: Path) -> None:
+    (workspace / "bad.metaqore.yaml").write_text(
+        "metaqore: 1\nproject: {id: p}\nartifacts:\n  - {id: a, type: t, created_by: x, "
+        "dependson: []}\n"
+    )
+    output, summary = workspace / "out.txt", workspace / "summary.md"
+    env = clean_env(
+        GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary)
+    )
+    result = check("bad.metaqore.yaml", cwd=workspace, env=env)
+    assert result.returncode == 2, result
+    assert result.stdout.splitlines() == [
+        "::error file=bad.metaqore.yaml,line=4,col=37,title=metaqore%3A could not judge::"
+        "unknown key 'dependson' (did you mean 'depends_on'?)"
+    ]
+    outputs = output.read_text()
+    assert "verdict<<" in outputs and "\nerror\n" in outputs
+    text = summary.read_text()
+    assert text.startswith("## ⚠️ MetaQore: could not judge")
+    assert "bad.metaqore.yaml:4:37: unknown key 'dependson'" in text

@@ -253,6 +253,10 @@ def test_github_annotations_summary_and_outputs(workspace: Path) -> None:
     }
     summary = (workspace / "gh/summary.md").read_text(encoding="utf-8")
     assert "## ❌ MetaQore: blocked" in summary and "```mermaid" in summary
+    assert summary.rstrip().endswith(
+        "_3 more findings not annotated (GitHub shows 10 per level and step); see the job "
+        "summary or the report._"
+    )
 
     lines = result.stdout.splitlines()
     errors = [line for line in lines if line.startswith("::error ")]

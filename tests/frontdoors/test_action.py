@@ -265,8 +265,18 @@ def test_unreadable_manifest_exits_2_and_keeps_the_audit(tmp_path: Path) -> None
     write(run.workspace, {"beta.metaqore.yaml": BLOCKING.replace("created_by", "createdby", 1)})
     gate, final = run.gate()
     assert final.returncode == 2, final
-    assert gate.outputs == {"exit-code": "2"}
+    assert gate.outputs == {
+        "verdict": "error",
+        "blocking": "",
+        "conflicts": "",
+        "vetoes": "",
+        "audit-log": "",
+        "report": "",
+        "exit-code": "2",
+    }
     assert "beta.metaqore.yaml:4:" in gate.stderr and "unknown key 'createdby'" in gate.stderr
+    # The problem is annotated on the manifest line, not only printed.
+    assert "::error file=beta.metaqore.yaml,line=4," in gate.stdout
     audit, _head = run.uploaded()
     assert verify_audit_log(audit).ok  # the failed run is in the chain that is uploaded
     last = json.loads(audit.read_text(encoding="utf-8").splitlines()[-1])

@@ -115,6 +115,5 @@ def test_readme_quotes_the_snippets_exactly(snippet: Path, fence: str) -> None:
     first_line = snippet.read_text(encoding="utf-8").splitlines()[0]
     blocks = re.findall(rf"```{fence}\n(.*?)```", readme, flags=re.S)
     quoting = [block for block in blocks if block.splitlines()[:1] == [first_line]]
-    if not quoting:
-        pytest.skip(f"the README does not quote {snippet.name} yet")
+    assert quoting, f"the README no longer quotes {snippet.name}"
     assert quoting == [snippet.read_text(encoding="utf-8")]

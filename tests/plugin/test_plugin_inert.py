@@ -13,6 +13,8 @@ from metaqore.core.models import ConflictSeverity
 from pytest_metaqore import plugin
 
 HEAVY = ("pydantic", "pydantic_settings", "sqlalchemy", "yaml", "metaqore", "cryptography")
+#: The ``server`` extra: never imported by the plugin, not even with --metaqore.
+WEB = ("fastapi", "starlette", "uvicorn")
 
 RECORD_MODULES = """
 import json, sys
@@ -41,10 +43,20 @@ def test_plain_run_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
     assert result.ret == 0  # blocking manifests do not matter without --metaqore
     modules = set(json.loads((pytester.path / "modules.json").read_text()))
     assert "pytest_metaqore.plugin" in modules  # the plugin was loaded...
-    loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    loaded = sorted(m for m in modules if m.split(".")[0] in (*HEAVY, *WEB))
     assert loaded == []  # ...and imported nothing heavy
     assert "pytest_metaqore.session" not in modules
     assert not (pytester.path / "metaqore-audit.jsonl").exists()
+
+
+def test_an_enabled_run_imports_no_web_framework(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(RECORD_MODULES)
+    write(pytester, {"beta.metaqore.yaml": BLOCKING})
+    result = pytester.runpytest_subprocess(*_other_pytest_plugins(), plugin.OPTION_ENABLE)
+    result.assert_outcomes(failed=1)
+    modules = set(json.loads((pytester.path / "modules.json").read_text()))
+    assert "metaqore.gate.replay" in modules  # the gate ran...
+    assert sorted(m for m in modules if m.split(".")[0] in WEB) == []  # ...without the extra
 
 
 def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:

@@ -208,3 +208,32 @@ def test_playground_items_pass_and_show_the_findings(pytester: pytest.Pytester) 
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(lines("*Captured metaqore call*", "*· HIGH missing_dependency*"))
+
+
+def test_selecting_any_manifest_of_a_project_runs_its_item(pytester: pytest.Pytester) -> None:
+    """An IDE's "run this file" on a project's second manifest runs the project."""
+    write(pytester, {"alpha.metaqore.yaml": PASSING, **CROSS_FILE})
+    result = pytester.runpytest(OPTION_ENABLE, "-v", "delta/spec.metaqore.yaml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(lines("delta/spec.metaqore.yaml::metaqore[delta] PASSED*"))
+    by_id = pytester.runpytest(OPTION_ENABLE, "delta/spec.metaqore.yaml::metaqore[delta]")
+    by_id.assert_outcomes(passed=1)
+    # Selecting the first manifest (or both) still names the item after the first.
+    both = pytester.runpytest(OPTION_ENABLE, "-v", "delta")
+    both.assert_outcomes(passed=1)
+    both.stdout.fnmatch_lines(lines("delta/code.metaqore.yaml::metaqore[delta] PASSED*"))
+
+
+def test_an_unreadable_manifest_outside_the_selection_is_explained(
+    pytester: pytest.Pytester,
+) -> None:
+    write(pytester, {"broken/zeta.metaqore.yaml": UNKNOWN_KEY})
+    pytester.makepyfile(test_plain="def test_ok():\n    pass\n")
+    result = pytester.runpytest(OPTION_ENABLE, "test_plain.py")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*metaqore: could not judge — 1 problem(s) in 1 manifest(s)",
+            "  broken/zeta.metaqore.yaml:6:5: unknown key 'dependson' (did you mean*",
+        ]
+    )

@@ -194,5 +194,7 @@ def test_unwritable_audit_log_exits_2(start_server: Any) -> None:
         "--audit-log", "/proc/metaqore-cannot-write-here/audit.jsonl", ready=False
     )
     assert process.wait_exit() == 2
-    assert "cannot write the audit log" in process.stderr()
+    assert "cannot lock the audit file /proc/metaqore-cannot-write-here/audit.jsonl" in (
+        process.stderr()
+    )
     assert "Traceback" not in process.stderr()

@@ -439,3 +439,14 @@ def test_conflicts_outlive_a_restart(tmp_path: Any) -> None:
     finally:
         assert second.stop() == 0
     assert verify_audit_log(second.audit_log).ok
+
+
+def test_csv_export_cannot_run_formulas_in_a_spreadsheet(api: httpx.Client) -> None:
+    evil = "=HYPERLINK(1)-" + datetime.now(UTC).strftime("%H%M%S%f")
+    assert api.post("/projects", json={"id": evil, "name": "Formula"}).status_code == 201
+    response = api.get("/compliance/export", params={"project_id": evil, "format": "csv"})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["project_id"] for row in rows] == ["'" + evil]  # shown as text
+    for row in rows:
+        assert not any(value[:1] in "=+-@" for value in row.values() if value), row

@@ -182,6 +182,9 @@ def compliance_report(
     return JSONResponse(ComplianceReportOut.model_validate(report).model_dump(mode="json"))
 
 
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
 def _csv(records: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -197,8 +200,18 @@ def _csv(records: list[dict[str, Any]]) -> str:
                 payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")
             ),
         }
-        writer.writerow(["" if row.get(name) is None else row.get(name) for name in CSV_COLUMNS])
+        writer.writerow([_cell(row.get(name)) for name in CSV_COLUMNS])
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV value a spreadsheet shows as text: one starting with ``= + - @`` (or a tab or
+    CR) would be run as a formula, so it is prefixed with ``'`` (OWASP's advice)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 @router.get(
