@@ -290,6 +290,39 @@ def _text(value: Any) -> str:
     return str(value.value) if isinstance(value, Enum) else str(value)
 
 
+def graph_depths(nodes: Iterable[tuple[str, str | None, int | None]]) -> dict[str, int]:
+    """Each node's depth from ``(id, parent, declared depth)`` triples in any order.
+
+    The depth is the larger of the declared one and the parent's depth + 1 (a root, or a
+    node whose parent is unknown, is 1), so a trace replayed out of order -- a child
+    before its parent, in another file -- is judged as deep as it is. Iterative: a
+    million-node chain needs no recursion. A parent cycle is cut where it closes.
+    """
+    parents: dict[str, str | None] = {}
+    declared: dict[str, int] = {}
+    for node_id, parent, depth in nodes:
+        parents.setdefault(node_id, parent)
+        if depth is not None:
+            declared[node_id] = max(depth, declared.get(node_id, depth))
+    depths: dict[str, int] = {}
+    for start in parents:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        node: str | None = start
+        while node is not None and node in parents and node not in depths:
+            if node in on_chain:
+                break
+            chain.append(node)
+            on_chain.add(node)
+            node = parents[node]
+        # Unknown parent (declared nowhere): at depth 1 at least, as veto_graph_node says.
+        above = 0 if node is None else depths.get(node, 1)
+        for member in reversed(chain):
+            above = max(above + 1, declared.get(member, 0))
+            depths[member] = above
+    return depths
+
+
 def _required(item: Any, key: str, what: str) -> Any:
     value = _get(item, key)
     if value is None:
@@ -594,8 +627,9 @@ class SecureGateway:
         """Veto a node deeper than ``max_graph_depth``, a parent with more than
         ``max_parallel_branches`` children, or a task routed where the policy forbids.
 
-        ``node`` has ``id``, ``parent`` (``None`` for a root), optional ``depth`` (else
-        derived from the parents seen so far, a root being 1), ``agent`` and an optional
+        ``node`` has ``id``, ``parent`` (``None`` for a root), optional ``depth`` (the
+        depth is the larger of it and the one derived from the parents seen so far, a
+        root being 1), ``agent`` and an optional
         ``task`` (``type``, ``provider``, ``has_private_data``, ``has_sensitive_data``,
         ``is_security_task``, ``sensitivity``). A plain string returns the pending routing
         veto with the string appended to its reason.
@@ -605,10 +639,11 @@ class SecureGateway:
         node_id = _required(node, "id", "graph node")
         parent = _get(node, "parent")
         depth_value = _get(node, "depth")
-        if depth_value is None:
-            depth = 1 if parent is None else self._node_depths.get(parent, 1) + 1
-        else:
-            depth = _as_int(depth_value, "depth", f"graph node '{node_id}'")
+        # A declared depth can only add to what the parents say: an agent that writes
+        # depth 1 on every node must not hide a deep chain.
+        depth = 1 if parent is None else self._node_depths.get(parent, 1) + 1
+        if depth_value is not None:
+            depth = max(depth, _as_int(depth_value, "depth", f"graph node '{node_id}'"))
         self._node_depths[node_id] = depth
         children = 0
         if parent is not None:
@@ -920,6 +955,7 @@ __all__ = [
     "canonical_policy_name",
     "effective_sensitivity",
     "generate_keypair",
+    "graph_depths",
     "load_private_key",
     "load_public_key",
     "metaqore_routing_policies",

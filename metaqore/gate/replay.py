@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -37,7 +37,7 @@ from metaqore.core.psmp import (
 )
 from metaqore.core.records import ArtifactRecord, RunIndex
 from metaqore.core.rules import ConflictRule
-from metaqore.core.security import SecureGateway
+from metaqore.core.security import SecureGateway, graph_depths
 from metaqore.exceptions import (
     EXIT_INTERNAL,
     AuditIntegrityError,
@@ -350,6 +350,8 @@ class _Judge:
 
     def judge_events(self) -> None:
         """Tasks' status histories and the run's trace events, per project."""
+        from metaqore.manifest.schema import GraphNodeEvent
+
         by_project: dict[str, list[tuple[Any, Any, int]]] = {}
 
         def replay_order(manifest: Any) -> tuple[int, str]:
@@ -364,10 +366,17 @@ class _Judge:
                 items.append((manifest, event, line))
         for project, items in by_project.items():
             self.gateway.reset_run_state()
+            depths = graph_depths(
+                (item.id, item.parent, item.depth)
+                for _, item, _ in items
+                if isinstance(item, GraphNodeEvent)
+            )
             for manifest, item, line in items:
-                self._judge_event(project, manifest.file.display, item, line)
+                self._judge_event(project, manifest.file.display, item, line, depths)
 
-    def _judge_event(self, project: str, path: str, item: Any, line: int) -> None:
+    def _judge_event(
+        self, project: str, path: str, item: Any, line: int, depths: Mapping[str, int]
+    ) -> None:
         from metaqore.manifest.schema import (
             GraphNodeEvent,
             ManifestTask,
@@ -395,7 +404,8 @@ class _Judge:
                 self.collector.log_veto_event(veto, {"project_id": project, "task_id": item.id})
                 checks.append((item.id, veto))
         elif isinstance(item, GraphNodeEvent):
-            node = item.model_dump(exclude_none=True)
+            # The depth over the whole trace, whatever order the files replay in.
+            node = {**item.model_dump(exclude_none=True), "depth": depths[item.id]}
             checks.append((item.id, gateway.veto_graph_node(node)))
         elif isinstance(item, MessageEvent):
             message = item.model_dump(exclude_none=True)

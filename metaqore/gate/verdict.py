@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -197,6 +198,10 @@ class Verdict:
     # project -> artifact -> depends_on, for the artifacts findings name (Mermaid graph)
     dependencies: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     tool_version: str = ""
+    # When the verdict was reached (ISO 8601 UTC): the blocking reports' generated_at.
+    generated_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    )
     # Every artifact of the run, produced on demand (not shipped between processes).
     artifact_refs: Callable[[], Iterable[ArtifactRef]] | None = field(
         default=None, repr=False, compare=False
@@ -293,6 +298,8 @@ class Verdict:
                     "resolution_strategy": f.strategy,
                     "related": list(f.related),
                     "resolved": False,
+                    "created_at": self.generated_at,
+                    "resolved_at": None,
                 }
                 for f in blocking
                 if f.kind == "conflict"
@@ -313,6 +320,7 @@ class Verdict:
                     "conflicts": conflicts,
                     "blocked_artifacts": self.blocked_artifacts.get(project.project_id, []),
                     "vetoes": vetoes,
+                    "generated_at": self.generated_at,
                 }
             )
         return reports
@@ -326,6 +334,7 @@ class Verdict:
             "policy": self.policy,
             "fail_on": self.fail_on,
             "run_id": self.run_id,
+            "generated_at": self.generated_at,
             "summary": self.summary,
             "counts": self.counts,
             "projects": [project.to_dict() for project in self.projects],
@@ -372,6 +381,7 @@ class Verdict:
             blocked_artifacts=dict(data.get("blocked_artifacts", {})),
             dependencies=dict(data.get("dependencies", {})),
             tool_version=data.get("tool_version", ""),
+            **({"generated_at": data["generated_at"]} if "generated_at" in data else {}),
         )
 
 

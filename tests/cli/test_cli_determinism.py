@@ -22,8 +22,12 @@ def _judge(workspace: Path, paths: list[str]) -> tuple[int, dict[str, Any], str]
     result = check(*paths, "--json", name, cwd=workspace)
     assert result.returncode in (0, 1), result
     report = result.report(name)
-    for varying in ("run_id", "audit"):
+    for varying in ("run_id", "audit", "generated_at"):
         report.pop(varying)
+    for blocking in report["blocking_reports"]:  # timestamps of the verdict too
+        blocking.pop("generated_at")
+        for conflict in blocking["conflicts"]:
+            conflict.pop("created_at")
     text = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("audit: "))
     return result.returncode, report, text
 

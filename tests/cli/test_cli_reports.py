@@ -16,6 +16,8 @@ import pytest
 from cli_support import REPO, TIMEOUT, check, clean_env, metaqore
 from junitparser import Failure, JUnitXml
 
+from metaqore.core.models import BlockingReport
+
 # The official SARIF 2.1.0 schema (draft-04), kept next to the checkout in ../shared.
 SARIF_SCHEMA = REPO.parent / "shared/schemas/sarif-schema-2.1.0.json"
 
@@ -99,6 +101,8 @@ def test_json_report_has_the_documented_shape(all_reports: tuple[Path, Any]) -> 
     # One BlockingReport per project, holding exactly the blocking findings.
     reports = {r["project_id"]: r for r in report["blocking_reports"]}
     assert len(reports) == 12
+    for each in reports.values():  # exactly the SPEC §2 model, field for field
+        assert BlockingReport.model_validate(each).model_dump(mode="json") == each
     routing = reports["example-veto-routing"]
     assert routing["blocked_artifacts"] == ["marketing-summary"]
     (veto,) = routing["vetoes"]

@@ -42,6 +42,15 @@ def normalised_section(audit: Path, run_id: str) -> list[dict[str, Any]]:
     return section
 
 
+def drop_timestamps(report: dict[str, Any]) -> None:
+    """Remove when the verdict was reached (the report's only timestamps)."""
+    report.pop("generated_at")
+    for blocking in report["blocking_reports"]:
+        blocking.pop("generated_at")
+        for conflict in blocking["conflicts"]:
+            conflict.pop("created_at")
+
+
 def judge(directory: Path, paths: list[str], options: list[str]) -> tuple[Any, ...]:
     """(exit code, JSON report, terminal text, audit section), per-run values removed."""
     name = f"report-{next(_names)}.json"
@@ -52,6 +61,7 @@ def judge(directory: Path, paths: list[str], options: list[str]) -> tuple[Any, .
     report = json.loads((directory / name).read_text())
     run_id = report.pop("run_id")
     audit = report.pop("audit")
+    drop_timestamps(report)
     assert audit["path"] == "metaqore-audit.jsonl"
     text = [line for line in result.stdout.splitlines() if not line.startswith("audit: ")]
     section = normalised_section(directory / "metaqore-audit.jsonl", run_id)
