@@ -120,10 +120,23 @@ def _is_within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def repository_top(directory: Path) -> Path:
+    """The work tree ``directory`` is in (the nearest parent holding ``.git``), else itself.
+
+    A manifest may be a symlink to another file of the same repository, from whichever
+    of its directories the gate runs; a link that leaves the repository is refused.
+    """
+    for candidate in (directory, *directory.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return directory
+
+
 class _Discovery:
     def __init__(self, config: MetaQoreConfig, root: Path) -> None:
         self.root = Path(os.path.abspath(root))
         self.real_root = self.root.resolve()
+        self.boundary = repository_top(self.real_root)
         self.globs = list(config.manifests)
         self.excluded = frozenset(config.exclude)
         self.found: dict[Path, ManifestFile] = {}
@@ -160,11 +173,11 @@ class _Discovery:
             return
         if (
             _is_within(absolute, self.root) or _is_within(absolute, self.real_root)
-        ) and not _is_within(real, self.real_root):
+        ) and not _is_within(real, self.boundary):
             self.fail(
                 given,
                 f"escapes the repository through a symlink (it resolves to {real})",
-                f"a manifest inside {self.real_root}",
+                f"a manifest inside {self.boundary}",
             )
             return
         kind = manifest_format(real.name) or manifest_format(absolute.name)
@@ -198,11 +211,11 @@ class _Discovery:
     def directory(self, given: str, path: Path) -> None:
         absolute = Path(os.path.abspath(path))
         real = absolute.resolve()
-        if _is_within(absolute, self.root) and not _is_within(real, self.real_root):
+        if _is_within(absolute, self.root) and not _is_within(real, self.boundary):
             self.fail(
                 given,
                 f"escapes the repository through a symlink (it resolves to {real})",
-                f"a directory inside {self.real_root}",
+                f"a directory inside {self.boundary}",
             )
             return
         self.looked.append(str(absolute))

@@ -131,8 +131,9 @@ def _uri(path: str, root: Path) -> tuple[str, bool]:
         try:
             path = candidate.relative_to(root.resolve()).as_posix()
         except ValueError:
-            # Outside the repository: a root-relative reference, never a file:// URI.
-            return quote(candidate.as_posix()), False
+            # Outside the root: an absolute file URI (code scanning maps one under the
+            # checkout to the repository; SARIF wants a URI without a base to be absolute).
+            return candidate.as_uri(), False
     return quote(path.replace("\\", "/")), True
 
 

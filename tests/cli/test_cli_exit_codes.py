@@ -104,6 +104,26 @@ def test_a_symlink_out_of_the_repository_is_refused(
     ]
 
 
+def test_a_symlink_to_another_file_of_the_repository_is_fine_from_a_subdirectory(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)  # what makes a directory a repository's top
+    (repo / "shared").mkdir()
+    (repo / "shared/plan.metaqore.yaml").write_text(
+        "metaqore: 1\nproject: {id: p}\nartifacts: [{id: a, type: t, created_by: x}]\n"
+    )
+    (repo / "service").mkdir()
+    os.symlink("../shared/plan.metaqore.yaml", repo / "service/plan.metaqore.yaml")
+    result = metaqore("check", "plan.metaqore.yaml", "--no-audit", cwd=repo / "service")
+    assert result.returncode == 0, result
+    # Outside the repository it is still refused.
+    (repo / ".git").rmdir()
+    refused = metaqore("check", "plan.metaqore.yaml", "--no-audit", cwd=repo / "service")
+    assert refused.returncode == 2, refused
+    assert "escapes the repository through a symlink" in refused.stderr
+
+
 def test_nothing_to_check_exits_2_and_says_where_it_looked(workspace: Path) -> None:
     (workspace / "empty").mkdir()
     result = metaqore("check", cwd=workspace / "empty")

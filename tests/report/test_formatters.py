@@ -278,6 +278,19 @@ def test_sarif_uris_are_percent_encoded_relative_references(
     )
 
 
+def test_sarif_manifest_outside_the_root_is_an_absolute_file_uri(
+    sarif_validator: Draft4Validator, make_verdict: MakeVerdict, context: ReportContext
+) -> None:
+    finding = blocking_finding(1)
+    finding.location = Location("/elsewhere/my run/plan.metaqore.yaml", 3)
+    log = json.loads(render("sarif", make_verdict([finding]), context))
+    assert not list(sarif_validator.iter_errors(log))
+    artifact = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"][
+        "artifactLocation"
+    ]
+    assert artifact == {"uri": "file:///elsewhere/my%20run/plan.metaqore.yaml"}
+
+
 def test_sarif_finding_without_location_points_at_its_project_manifest(
     sarif_validator: Draft4Validator, make_verdict: MakeVerdict, context: ReportContext
 ) -> None:
