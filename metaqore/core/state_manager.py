@@ -37,6 +37,7 @@ from metaqore.storage.backend import CheckpointInfo, RunRecord, StorageBackend
 from metaqore.validation import suggest
 
 if TYPE_CHECKING:
+    from metaqore.config import MetaQoreConfig
     from metaqore.core.psmp import PSMPEngine
     from metaqore.core.security import SecureGateway
 
@@ -48,6 +49,8 @@ UPDATABLE_PROJECT_FIELDS = frozenset({"name", "description", "organization", "st
 AUTO_BACKUP_PREFIX = "auto-backup-"
 
 _ROUTING_FLAGS = ("has_private_data", "has_sensitive_data", "is_security_task")
+#: Metadata keys that make an artifact carry routing information (SPEC §2).
+ROUTING_KEYS = ("llm_provider", "agent_name", "task_type", *_ROUTING_FLAGS)
 
 
 def _sensitivity_or_none(value: Any) -> TaskSensitivity | None:
@@ -64,7 +67,9 @@ class StateManager:
 
     ``checkpoint_retention`` keeps the newest N checkpoints of a project (0 keeps all);
     ``compress_checkpoints`` chooses how new checkpoints are stored (a storage concern: a
-    returned :class:`Checkpoint` always holds a plain dict).
+    returned :class:`Checkpoint` always holds a plain dict). ``config`` builds the
+    SecureGateway :meth:`create_artifact` uses for an artifact that carries routing
+    information when no gateway is attached (default ``MetaQoreConfig()``).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class StateManager:
         checkpoint_retention: int = 5,
         compress_checkpoints: bool = True,
         secure_gateway: SecureGateway | None = None,
+        config: MetaQoreConfig | None = None,
     ) -> None:
         if type(checkpoint_retention) is not int or checkpoint_retention < 0:
             raise ConfigurationError(
@@ -84,6 +90,11 @@ class StateManager:
         self.backend = backend
         self.psmp_engine: PSMPEngine | None = psmp_engine
         self.secure_gateway: SecureGateway | None = secure_gateway
+        self.config: MetaQoreConfig | None = config
+        # Built on the first artifact with routing information and no attached gateway;
+        # kept apart from ``secure_gateway`` so artifacts without routing information
+        # stay ungoverned whatever came before them.
+        self._default_gateway: SecureGateway | None = None
         self.checkpoint_retention = checkpoint_retention
         self.compress_checkpoints = compress_checkpoints
 
@@ -205,12 +216,15 @@ class StateManager:
     def create_artifact(self, artifact: Artifact) -> Artifact:
         """Govern, judge and store a new artifact.
 
-        When the artifact carries routing information (``metadata["llm_provider"]``) and a
-        SecureGateway is attached, the gateway rules first: a veto raises
-        :class:`~metaqore.exceptions.VetoAppliedError` and nothing is stored. The effective
-        sensitivity (declared, classified and the highest of its dependencies') is recorded
-        in ``metadata["sensitivity"]``. Then PSMP's ``declare_artifact(artifact,
-        persist=True)`` stores it, or raises
+        When a SecureGateway is attached, or the artifact carries routing information
+        (any of :data:`ROUTING_KEYS` in ``metadata``; a gateway built from ``config`` is
+        then used when none is attached), the gateway rules first: a provider the policy
+        forbids for the effective sensitivity, or a provenance signature that does not
+        verify, names an untrusted key or is missing where ``require_signatures`` asks for
+        one, raises :class:`~metaqore.exceptions.VetoAppliedError` and nothing is stored.
+        The effective sensitivity (declared, classified and the highest of its
+        dependencies') is recorded in ``metadata["sensitivity"]``. Then PSMP's
+        ``declare_artifact(artifact, persist=True)`` stores it, or raises
         :class:`~metaqore.exceptions.ConflictDetectedError` and nothing is stored.
         """
         engine = self.psmp_engine
@@ -235,12 +249,27 @@ class StateManager:
         levels = [level for level in map(_sensitivity_or_none, stored.values()) if level]
         return max(levels) if levels else None
 
+    def _gateway_for(self, artifact: Artifact) -> SecureGateway | None:
+        """The attached gateway; else, for an artifact with routing information, the
+        default one (built once, from ``config``); else none."""
+        if self.secure_gateway is not None:
+            return self.secure_gateway
+        if not any(artifact.metadata.get(key) is not None for key in ROUTING_KEYS):
+            return None
+        if self._default_gateway is None:
+            # Imported here: a StateManager that never sees routing information never
+            # needs the gateway (nor its policy plugins and auditor).
+            from metaqore.core.security import SecureGateway
+
+            self._default_gateway = SecureGateway(config=self.config)
+        return self._default_gateway
+
     def _govern(self, artifact: Artifact) -> None:
         metadata = artifact.metadata
         declared = _sensitivity_or_none(metadata.get("sensitivity"))
         upstream = self.upstream_sensitivity(artifact)
         floor = max((level for level in (declared, upstream) if level), default=None)
-        gateway = self.secure_gateway
+        gateway = self._gateway_for(artifact)
         if gateway is None:
             if floor is not None:
                 artifact.metadata = {**metadata, "sensitivity": floor.value}
@@ -250,6 +279,13 @@ class StateManager:
         agent_name = str(metadata.get("agent_name") or artifact.created_by)
         task_type = str(metadata.get("task_type") or f"{artifact.artifact_type}_creation")
         flags = {flag: bool(metadata.get(flag, False)) for flag in _ROUTING_FLAGS}
+        context: dict[str, Any] = {
+            "artifact_id": artifact.id,
+            "project_id": artifact.project_id,
+            "agent_name": agent_name,
+            "task_type": task_type,
+            "upstream_sensitivity": upstream.value if upstream else None,
+        }
         provider = metadata.get("llm_provider")
         if provider:
             allowed = gateway.enforce_policy(
@@ -264,19 +300,29 @@ class StateManager:
                     reason=f"Provider '{provider}' disallowed",
                     policy_violated="routing",
                 )
-                raise VetoAppliedError(
-                    veto,
-                    context={
-                        "artifact_id": artifact.id,
-                        "project_id": artifact.project_id,
-                        "agent_name": agent_name,
-                        "task_type": task_type,
-                        "provider": str(provider),
-                        "upstream_sensitivity": upstream.value if upstream else None,
-                    },
-                )
+                raise VetoAppliedError(veto, context={**context, "provider": str(provider)})
         classified = gateway.classify_task(agent_name=agent_name, task_type=task_type, **flags)
         effective = effective_sensitivity(classified, floor)
+        # The same check, against the same gateway config (trusted_keys,
+        # require_signatures), as the gate's replay; the gateway audits the veto.
+        provenance_veto = gateway.verify_provenance(
+            artifact_id=artifact.id,
+            artifact_type=artifact.artifact_type,
+            version=artifact.version,
+            content_hash=artifact.content_hash,
+            sensitivity=effective,
+            created_by=artifact.created_by,
+            provenance=artifact.provenance,
+        )
+        if provenance_veto is not None:
+            raise VetoAppliedError(
+                provenance_veto,
+                context={
+                    **context,
+                    "created_by": artifact.created_by,
+                    "sensitivity": effective.value,
+                },
+            )
         artifact.metadata = {**metadata, "sensitivity": effective.value}
 
     # -- tasks -----------------------------------------------------------------------

@@ -23,9 +23,10 @@ class MemoryState:
         return max(found, key=lambda a: a.version) if found else None
 
     def save_artifact(self, artifact: Artifact) -> Artifact:
-        self.artifacts = [
-            a for a in self.artifacts if not (a.id == artifact.id and a.version == artifact.version)
-        ]
+        # Ids are unique per project: the same id and version in another project is
+        # another artifact.
+        same = (artifact.project_id, artifact.id, artifact.version)
+        self.artifacts = [a for a in self.artifacts if (a.project_id, a.id, a.version) != same]
         self.artifacts.append(artifact.model_copy(deep=True))
         return artifact
 

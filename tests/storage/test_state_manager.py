@@ -485,7 +485,7 @@ def test_upstream_sensitivity_reaches_the_gateway(governed: StateManager) -> Non
     }
 
 
-def test_without_a_gateway_the_upstream_sensitivity_is_still_recorded(
+def test_without_an_attached_gateway_the_upstream_sensitivity_is_still_recorded(
     backend: SQLiteBackend,
 ) -> None:
     manager = StateManager(backend)
@@ -493,7 +493,9 @@ def test_without_a_gateway_the_upstream_sensitivity_is_still_recorded(
     manager.create_project(Project(id="proj", name="p"))
     manager.create_artifact(plan("root", metadata={"sensitivity": "critical"}))
     child = manager.create_artifact(
-        plan("child", artifact_type="code", depends_on=["root"], metadata={"llm_provider": "x"})
+        plan(
+            "child", artifact_type="code", depends_on=["root"], metadata={"llm_provider": "ollama"}
+        )
     )
     assert child.metadata["sensitivity"] == "critical"
 
