@@ -93,8 +93,9 @@ class ArtifactRecord:
 
     @property
     def judged(self) -> bool:
-        """Whether rules judge this record: a new artifact of the run, not a re-declaration."""
-        return not self.prior and not self.idempotent
+        """Whether rules judge this record: every artifact of the run, re-declarations of
+        stored ones included (only prior records are history, never judged again)."""
+        return not self.prior
 
     def __repr__(self) -> str:
         state = "prior" if self.prior else ("idempotent" if self.idempotent else "run")
@@ -134,6 +135,7 @@ class RunIndex:
         # (project, id, version) -> content hash of prior artifacts
         self._prior_versions: dict[tuple[str, str, int], str] = {}
         self._run_ids: dict[str, dict[str, ArtifactRecord]] = {}
+        self._prior_by_version: dict[tuple[str, str, int], ArtifactRecord] | None = None
         self._finalized = False
         self._edges: list[list[int]] | None = None
         self._in_order = False  # no edge points at its own or a later record
@@ -162,16 +164,24 @@ class RunIndex:
         """Order the run, number versions, spot identical re-declarations; call once.
 
         ``ordered=True`` says the run records were added in replay order already.
+
+        An identical re-declaration of a stored artifact keeps its stored version and is
+        not stored again, but it is judged like any artifact of the run, in the place of
+        its stored copy: the same manifests get the same verdict whether an earlier run
+        (perhaps with a laxer mode or threshold) stored them or not.
         """
         if self._finalized:
             return self
         self._finalized = True
         if not ordered:
             self._run.sort(key=replay_key)
-        self.records = self._prior + self._run
         prior_ids: dict[str, dict[str, ArtifactRecord]] = {}
         for record in self._prior:
             prior_ids.setdefault(record.project, {})[record.id] = record
+        redeclared = self._find_redeclarations(prior_ids)
+        if redeclared:
+            self._prior = [record for record in self._prior if id(record) not in redeclared]
+        self.records = self._prior + self._run
         self._prior = []
         # A dependency resolves to the run's artifact of that id, or to the store's.
         # Projects without history use the run's id table as is (a million inserts saved).
@@ -194,14 +204,13 @@ class RunIndex:
                 continue
             history = prior_ids.get(record.project)
             if history is not None:
-                earlier = history.get(record.id)
-                if earlier is not None and self._is_redeclaration(record, earlier):
-                    record.idempotent = True
-                    record.version = record.expected_version = (
-                        record.declared_version or earlier.version
-                    )
-                    continue
                 ids[record.project][record.id] = record
+                if record.idempotent:
+                    # Its stored version; a different declared one is a version_mismatch.
+                    record.version = record.expected_version
+                    if record.version > top:
+                        highest[group] = record
+                    continue
             record.expected_version = top + 1
             record.follows = holder
             record.version = record.declared_version or record.expected_version
@@ -209,11 +218,51 @@ class RunIndex:
                 highest[group] = record
         return self
 
-    def _is_redeclaration(self, record: ArtifactRecord, earlier: ArtifactRecord) -> bool:
-        if record.declared_version is None:
-            return record.content_hash == earlier.content_hash
-        stored = self._prior_versions.get((record.project, record.id, record.declared_version))
-        return stored == record.content_hash
+    def _find_redeclarations(self, prior_ids: dict[str, dict[str, ArtifactRecord]]) -> set[int]:
+        """Mark the run's identical re-declarations; the ids of the stored records they
+        replace. Identical: same id and content as the stored version declared, or (no
+        version declared, or one never stored -- an earlier run renumbered it) as the
+        newest stored version of that id."""
+        replaced: set[int] = set()
+        if not prior_ids:
+            return replaced
+        versions = self._prior_versions
+        for record in self._run:
+            history = prior_ids.get(record.project)
+            earlier = history.get(record.id) if history is not None else None
+            if earlier is None:
+                continue
+            declared = record.declared_version
+            if declared is not None and (record.project, record.id, declared) in versions:
+                if versions[(record.project, record.id, declared)] != record.content_hash:
+                    continue  # same version, other content: a version_mismatch
+                match = declared
+            elif record.content_hash == earlier.content_hash:
+                match = earlier.version
+            else:
+                continue
+            record.idempotent = True
+            record.expected_version = match
+            replaced.update(
+                id(candidate)
+                for candidate in self._stored_copies(record.project, record.id, match, earlier)
+            )
+        return replaced
+
+    def _stored_copies(
+        self, project: str, artifact_id: str, version: int, newest: ArtifactRecord
+    ) -> Iterator[ArtifactRecord]:
+        if newest.version == version:
+            yield newest
+            return
+        # An older version re-declared (rare): index every stored version, once.
+        if self._prior_by_version is None:
+            self._prior_by_version = {
+                (record.project, record.id, record.version): record for record in self._prior
+            }
+        found = self._prior_by_version.get((project, artifact_id, version))
+        if found is not None:
+            yield found
 
     # -- reading ----------------------------------------------------------------------
     @property
@@ -221,10 +270,8 @@ class RunIndex:
         return self._run
 
     def judged(self) -> Iterator[ArtifactRecord]:
-        """Records the rules judge, in replay order."""
-        for record in self._run:
-            if not record.idempotent:
-                yield record
+        """Records the rules judge (the run's, re-declarations included), in replay order."""
+        return iter(self._run)
 
     def prior_version_hash(self, project: str, artifact_id: str, version: int) -> str | None:
         return self._prior_versions.get((project, artifact_id, version))

@@ -63,6 +63,20 @@ class VersionMismatchRule:
             declared = record.declared_version
             if declared is None or declared == record.expected_version:
                 continue
+            if record.idempotent:  # stored identically under another version
+                message = (
+                    f"{record.artifact_type} '{record.id}' (by {record.agent}) declares "
+                    f"version {declared}, but an earlier run stored it as version "
+                    f"{record.expected_version} (renumbered)"
+                )
+                yield RuleHit(
+                    self.conflict_type,
+                    record,
+                    message,
+                    (),
+                    {"declared_version": declared, "expected_version": record.expected_version},
+                )
+                continue
             stored = index.prior_version_hash(record.project, record.id, declared)
             if stored is not None:
                 message = (
@@ -105,8 +119,6 @@ class ParallelCreationRule:
         # (project, type, iteration) -> agent -> first record of that agent, in order
         groups: dict[tuple[str, str, int | None], dict[str, ArtifactRecord]] = {}
         for record in index.records:
-            if record.idempotent:
-                continue
             group = groups.setdefault((record.project, record.artifact_type, record.iteration), {})
             if record.prior:
                 group.setdefault(record.agent, record)
@@ -148,8 +160,6 @@ class MissingDependencyRule:
 
     def check(self, index: RunIndex) -> Iterator[RuleHit]:
         for record, dependency in index.unresolved():
-            if record.idempotent:
-                continue
             message = (
                 f"{record.artifact_type} '{record.id}' (by {record.agent}) depends on "
                 f"'{dependency}', which is declared nowhere in project '{record.project}'"

@@ -211,7 +211,7 @@ class _Judge:
 
     # -- SecureGateway -------------------------------------------------------------------
     def _own_rank(self, record: ArtifactRecord, cache: dict[Any, int]) -> int:
-        if record.prior or record.idempotent:
+        if record.prior:
             stored = record.sensitivity
             return _SENSITIVITIES.index(TaskSensitivity(stored)) if stored else 0
         task = record.task

@@ -125,6 +125,8 @@ def persist(
 
     def rows() -> Iterator[dict[str, Any]]:
         for record in judge.index.judged():
+            if record.idempotent:  # stored already, identically
+                continue
             added[record.project] = added.get(record.project, 0) + 1
             rank = judge.sensitivity[record.key]
             route = judge.routing[record.key]
