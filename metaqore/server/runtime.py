@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from metaqore.core.models import (
     Checkpoint,
     Conflict,
     Project,
+    Provenance,
     ResolutionStrategy,
 )
 from metaqore.core.psmp import PSMPEngine
@@ -247,6 +248,7 @@ class ServerRuntime:
         artifact_id: str | None,
         version: int | None,
         fields: Mapping[str, Any],
+        provenance: Sequence[Mapping[str, Any]] = (),
     ) -> Artifact:
         """Build an artifact, run it through SecureGateway then PSMP, and store it.
 
@@ -266,6 +268,9 @@ class ServerRuntime:
                 artifact = Artifact(project_id=project_id, version=version, **fields)
             if artifact_id is not None:
                 artifact.id = artifact_id
+            artifact.provenance = [
+                Provenance(artifact_id=artifact.id, **entry) for entry in provenance
+            ]
             with self.audit.scope(project_id=project_id, artifact_id=artifact.id):
                 earlier = self.pending.release(project_id, artifact.id)
                 if earlier is not None:

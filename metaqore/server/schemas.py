@@ -313,6 +313,21 @@ class ProvenanceOut(ApiOutput):
     metadata: dict[str, Any]
 
 
+class ProvenanceIn(ApiInput):
+    """A provenance entry; signed entries are checked as in a manifest (SPEC §4)."""
+
+    actor: Line
+    action: Line
+    reason: str | None = None
+    key_id: Line | None = None
+    signature: str | None = Field(
+        default=None,
+        description="ed25519:<base64> over the canonical JSON of {artifact_id, "
+        "artifact_type, version, content_hash, actor, action} (see `metaqore sign`); "
+        "declare the id and version you signed.",
+    )
+
+
 class ArtifactCreate(ApiInput):
     """An artifact to declare: SecureGateway judges its routing, then PSMP its conflicts."""
 
@@ -335,6 +350,7 @@ class ArtifactCreate(ApiInput):
         "agent_name (default created_by), task_type (default <artifact_type>_creation), "
         "has_private_data, has_sensitive_data, is_security_task, sensitivity.",
     )
+    provenance: list[ProvenanceIn] = Field(default_factory=list, max_length=100)
 
 
 class ArtifactVersionCreate(ApiInput):
@@ -347,6 +363,7 @@ class ArtifactVersionCreate(ApiInput):
     data: dict[str, Any] = Field(default_factory=dict)
     depends_on: Dependencies = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    provenance: list[ProvenanceIn] = Field(default_factory=list, max_length=100)
 
 
 class ArtifactOut(ApiOutput):

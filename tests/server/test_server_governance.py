@@ -450,3 +450,72 @@ def test_csv_export_cannot_run_formulas_in_a_spreadsheet(api: httpx.Client) -> N
     assert [row["project_id"] for row in rows] == ["'" + evil]  # shown as text
     for row in rows:
         assert not any(value[:1] in "=+-@" for value in row.values() if value), row
+
+
+def test_signed_artifacts_are_verified_when_signatures_are_required(start_server: Any) -> None:
+    from metaqore.core.canonical import content_hash
+    from metaqore.core.signing import generate_keypair, sign_provenance
+
+    pem, public = generate_keypair()
+    env = {
+        "METAQORE_TRUSTED_KEYS": json.dumps({"planner-key": public}),
+        "METAQORE_REQUIRE_SIGNATURES": json.dumps(["public", "internal", "sensitive", "critical"]),
+    }
+    process = start_server(env=env)
+    data = {"title": "Checkout API"}
+
+    def signed(artifact_id: str, signature_data: dict[str, Any]) -> dict[str, Any]:
+        signature = sign_provenance(
+            pem,
+            artifact_id=artifact_id,
+            artifact_type="plan",
+            version=1,
+            content_hash=content_hash(signature_data),
+            actor="planner",
+            action="created",
+        )
+        return {
+            "actor": "planner",
+            "action": "created",
+            "key_id": "planner-key",
+            "signature": signature,
+        }
+
+    with process.client() as api:
+        assert api.post("/projects", json={"id": "sig", "name": "Signed"}).status_code == 201
+        good = declare(
+            api,
+            "sig",
+            id="plan-a",
+            artifact_type="plan",
+            created_by="planner",
+            version=1,
+            data=data,
+            provenance=[signed("plan-a", data)],
+        )
+        assert good.status_code == 201, good.text
+        assert good.json()["provenance"][0]["key_id"] == "planner-key"
+        forged = declare(
+            api,
+            "sig",
+            id="plan-b",
+            artifact_type="plan",
+            created_by="planner",
+            version=1,
+            data={"title": "changed"},
+            provenance=[signed("plan-b", data)],
+        )
+        assert forged.status_code == 403, forged.text
+        assert forged.json()["veto"]["policy_violated"] == "provenance"
+        unsigned = declare(
+            api,
+            "sig",
+            id="plan-c",
+            artifact_type="plan",
+            created_by="planner",
+            version=1,
+            data=data,
+        )
+        assert unsigned.status_code == 403, unsigned.text
+        stored = api.get("/projects/sig/artifacts").json()
+        assert [item["id"] for item in stored["items"]] == ["plan-a"]

@@ -73,7 +73,11 @@ def _declared(
         "iteration": body.iteration,
     }
     artifact = runtime.declare(
-        project_id, artifact_id=artifact_id, version=body.version, fields=fields
+        project_id,
+        artifact_id=artifact_id,
+        version=body.version,
+        fields=fields,
+        provenance=[entry.model_dump() for entry in body.provenance],
     )
     response.headers["Location"] = location("projects", project_id, "artifacts", artifact.id)
     return ArtifactOut.of(artifact)
