@@ -98,7 +98,7 @@ class MockLLMClient:
                 if callable(scenario.response):
                     text = scenario.response(prompt, dict(context))
                 else:
-                    text = scenario.response.format_map(_Defaulting(context))
+                    text = _fill(scenario.response, context)
                 response = self._response(text, scenario.name, context, digest)
                 break
         else:
@@ -126,9 +126,13 @@ class MockLLMClient:
         )
 
 
-class _Defaulting(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_PLACEHOLDER = re.compile(r"\{(prompt|agent|task_type|provider)\}")
+
+
+def _fill(template: str, context: dict[str, Any]) -> str:
+    """``template`` with the four placeholders filled in; every other brace is text
+    (a JSON response needs no escaping)."""
+    return _PLACEHOLDER.sub(lambda match: str(context[match.group(1)]), template)
 
 
 __all__ = ["MockLLMClient", "MockLLMResponse"]

@@ -245,3 +245,12 @@ def test_the_offline_check_would_catch_a_socket(tmp_path: Path) -> None:
     run = _run(script, hash_seed="0", tmp_path=tmp_path)
     assert run.returncode != 0
     assert "network access: socket.__new__" in run.stderr
+
+
+def test_a_json_response_is_returned_as_written() -> None:
+    client = MockLLMClient()
+    client.register_scenario(
+        "json", match="plan", response='{"ok": true, "items": [0], "for": "{agent}", "x": "{0}"}'
+    )
+    text = client.complete("make a plan", agent="planner").text
+    assert json.loads(text) == {"ok": True, "items": [0], "for": "planner", "x": "{0}"}
