@@ -310,11 +310,59 @@ def _build(
         raise _problems_to_error(problems, source)
     token = _FILE_VALUES.set(values)
     try:
-        return cls(**dict(overrides or {}))
+        config = cls(**dict(overrides or {}))
     except ValidationError as exc:
         raise _problems_to_error(explain(exc, cls), source) from None
     finally:
         _FILE_VALUES.reset(token)
+    problems = _trusted_key_problems(config)
+    if problems:
+        # METAQORE_TRUSTED_KEYS and arguments merge into the file's keys: a key is located
+        # in the file only when its value there is the one in use.
+        in_file = values.get("trusted_keys")
+        given = (overrides or {}).get("trusted_keys")
+        located = [
+            problem
+            for problem in problems
+            if isinstance(in_file, dict)
+            and problem.loc[1] in in_file
+            and in_file[problem.loc[1]] == config.trusted_keys[str(problem.loc[1])]
+            and not (isinstance(given, Mapping) and problem.loc[1] in given)
+        ]
+        elsewhere = [problem for problem in problems if problem not in located]
+        errors = [
+            str(_problems_to_error(group, where))
+            for group, where in ((located, source), (elsewhere, None))
+            if group
+        ]
+        raise ConfigurationError("\n".join(errors))
+    return config
+
+
+def _trusted_key_problems(config: MetaQoreConfig) -> list[Problem]:
+    """One problem per ``trusted_keys`` entry that is not an Ed25519 public key.
+
+    Checked when a front door loads its config, so the error names the file, line and
+    key id; the value is never echoed (a private key pasted by mistake stays out of logs).
+    """
+    if not config.trusted_keys:
+        return []
+    from metaqore.core.signing import KEY_PREFIX, parse_public_key
+    from metaqore.exceptions import SignatureValidationError
+
+    problems = []
+    for key_id, text in config.trusted_keys.items():
+        try:
+            parse_public_key(text)
+        except SignatureValidationError:
+            problems.append(
+                Problem(
+                    ("trusted_keys", key_id),
+                    f"trusted_keys.{key_id}: not an Ed25519 public key",
+                    f"{KEY_PREFIX}<base64 of 32 bytes>",
+                )
+            )
+    return problems
 
 
 @contextmanager
@@ -368,6 +416,9 @@ def load_config(
                 config = MetaQoreConfig(**overrides)
             except ValidationError as exc:
                 raise _problems_to_error(explain(exc, MetaQoreConfig), None) from None
+            problems = _trusted_key_problems(config)
+            if problems:
+                raise _problems_to_error(problems, None)
     elif found.name == "pyproject.toml":
         config = MetaQoreConfig.from_pyproject(found, overrides=overrides)
     else:

@@ -32,7 +32,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from pydantic import Json, TypeAdapter, ValidationError
@@ -191,9 +191,16 @@ class _FileProblems(list[ManifestError]):
         )
 
 
-# A file's outcome: the manifest, its records and their columns (for duplicate-id
-# errors) -- or its problems.
-_Outcome = tuple[LoadedManifest, list[ArtifactRecord], list[int]] | _FileProblems
+class _Columns(NamedTuple):
+    """Columns of a file's artifacts, tasks and events, to locate duplicate ids."""
+
+    artifacts: list[int]
+    tasks: list[int]
+    events: list[int]
+
+
+# A file's outcome: the manifest, its records and the columns -- or its problems.
+_Outcome = tuple[LoadedManifest, list[ArtifactRecord], _Columns] | _FileProblems
 # A parsed document: its value, the positions recorded while parsing, a locator.
 _Parsed = tuple[Any, dict[Path_, Position], Locator]
 
@@ -260,6 +267,14 @@ def _doc_path(value: Any, loc: Sequence[str | int]) -> Path_:
     return tuple(path)
 
 
+def _duplicate(what: str, item_id: str, project: str, first: tuple[str, int]) -> str:
+    """Worded as :class:`~metaqore.core.records.DuplicateArtifactError` words artifacts."""
+    return (
+        f"duplicate {what} id '{item_id}' in project '{project}' "
+        f"(first declared at {first[0]}:{first[1]})"
+    )
+
+
 def _data_depth(value: Any) -> int:
     """Nesting depth of a JSON value (a scalar is 0), without recursion."""
     deepest = 0
@@ -310,6 +325,9 @@ class _Loader:
         self.records_added = 0
         self.progress: Callable[[str, int, int | None], None] | None = None
         self._seen = 0
+        # project -> task id / graph node id -> (path, line) where first declared
+        self.task_ids: dict[str, dict[str, tuple[str, int]]] = {}
+        self.node_ids: dict[str, dict[str, tuple[str, int]]] = {}
         # Equal TaskInfo tuples are shared: most artifacts of a run repeat a few.
         self.task_infos: dict[TaskInfo, TaskInfo] = {}
 
@@ -370,22 +388,26 @@ class _Loader:
                     problems.at(1, 1, "not a regular file", "a manifest file")
                     return None
                 if info.st_size > self.max_bytes:
-                    problems.at(
-                        1,
-                        1,
-                        f"manifest is {info.st_size} bytes, over the limit of "
-                        f"{self.max_bytes} bytes",
-                        "a smaller manifest, or a higher max_manifest_bytes",
-                    )
+                    self.too_large(info.st_size, problems)
                     return None
                 raw = stream.read(self.max_bytes + 1)
         except OSError as exc:
             problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
             return None
         if len(raw) > self.max_bytes:  # grew while being read
-            problems.at(1, 1, f"manifest is over the limit of {self.max_bytes} bytes")
+            self.too_large(None, problems)
             return None
         return raw
+
+    def too_large(self, size: int | None, problems: _FileProblems) -> None:
+        """A file over ``max_manifest_bytes`` (``size`` unknown when it grew while read)."""
+        over = f"over the limit of {self.max_bytes} bytes"
+        problems.at(
+            1,
+            1,
+            f"manifest is {size} bytes, {over}" if size is not None else f"manifest is {over}",
+            "a smaller manifest, or a higher max_manifest_bytes",
+        )
 
     def decode(self, raw: bytes, problems: _FileProblems) -> str | None:
         try:
@@ -478,9 +500,8 @@ class _Loader:
             self.problem_errors(explain(exc, Manifest), value, problems, locate_all)
             return problems
 
-        def line_of(path: Path_) -> int:
-            found = positions.get(path)
-            return found[0] if found is not None else locate(path)[0]
+        def place_of(path: Path_) -> Position:
+            return positions.get(path) or locate(path)
 
         project = manifest.project
         run = manifest.run
@@ -522,18 +543,25 @@ class _Loader:
                 problems.at(line, column, message, expected)
         if problems:
             return problems
+        task_places = [place_of(("tasks", i)) for i in range(len(manifest.tasks))]
+        event_places = [place_of(("events", i)) for i in range(len(manifest.events))]
         loaded = LoadedManifest(
             file=file,
             sha256=HASH_PREFIX + hashlib.sha256(raw).hexdigest(),
             size=len(raw),
             project=project,
-            project_line=line_of(("project",)),
+            project_line=place_of(("project",))[0],
             run=run,
-            tasks=[(task, line_of(("tasks", i))) for i, task in enumerate(manifest.tasks)],
-            events=[(event, line_of(("events", i))) for i, event in enumerate(manifest.events)],
+            tasks=[(task, task_places[i][0]) for i, task in enumerate(manifest.tasks)],
+            events=[(event, event_places[i][0]) for i, event in enumerate(manifest.events)],
             artifact_count=len(records),
         )
-        return loaded, records, columns
+        located = _Columns(
+            columns,
+            [column for _, column in task_places],
+            [column for _, column in event_places],
+        )
+        return loaded, records, located
 
     def parse_yaml(self, text: str, problems: _FileProblems) -> _Parsed | None:
         limits = {
@@ -730,6 +758,29 @@ class _Loader:
                 problems.at(record.line, column, str(exc))
         self.records_added += len(records)
 
+    def add_task_and_node_ids(
+        self, loaded: LoadedManifest, columns: _Columns, problems: _FileProblems
+    ) -> None:
+        """Task ids and graph-node ids are unique in a project, as artifact ids are."""
+        project = loaded.project.id
+        display = loaded.file.display
+        tasks = self.task_ids.setdefault(project, {})
+        for (task, line), column in zip(loaded.tasks, columns.tasks, strict=True):
+            first = tasks.get(task.id)
+            if first is None:
+                tasks[task.id] = (display, line)
+            else:
+                problems.at(line, column, _duplicate("task", task.id, project, first))
+        nodes = self.node_ids.setdefault(project, {})
+        for (event, line), column in zip(loaded.events, columns.events, strict=True):
+            if not isinstance(event, GraphNodeEvent):
+                continue
+            first = nodes.get(event.id)
+            if first is None:
+                nodes[event.id] = (display, line)
+            else:
+                problems.at(line, column, _duplicate("graph node", event.id, project, first))
+
     def load(self, files: Sequence[ManifestFile]) -> LoadResult:
         for file in files:
             if self.problems.full:
@@ -745,7 +796,8 @@ class _Loader:
             problems = _FileProblems(file.display)
             self.merge_project(loaded, problems)
             if not problems:
-                self.add_records(records, columns, problems)
+                self.add_records(records, columns.artifacts, problems)
+                self.add_task_and_node_ids(loaded, columns, problems)
                 self.manifests.append(loaded)
             self.problems.add(problems)
         if self.problems:
@@ -772,6 +824,8 @@ class _JSONLines:
         self.header: ManifestHeader | None = None
         self.header_line = 0
         self.header_failed = False
+        self.task_columns: list[int] = []  # columns of the header's tasks and events
+        self.event_columns: list[int] = []
         self.position = 0  # index of the next artifact in the file
         self.stop = False
         self.project_id = ""
@@ -804,8 +858,8 @@ class _JSONLines:
             problems.at(
                 self.header_line,
                 1,
-                "a manifest must hold at least one artifact, task or event "
-                "(no artifact lines follow the header, and it has no tasks or events)",
+                "a manifest must hold at least one artifact, task or event",
+                "artifact lines after the header, or tasks or events in it",
             )
         if problems:
             return problems
@@ -821,28 +875,39 @@ class _JSONLines:
             events=[(event, line) for event in header.events],
             artifact_count=len(self.records),
         )
-        return loaded, self.records, []
+        return loaded, self.records, _Columns([], self.task_columns, self.event_columns)
 
     # Reading ---------------------------------------------------------------------------------
     def stream(self) -> tuple[str, int]:
         hasher = hashlib.sha256()
         size = 0
         problems = self.problems
+        limit = self.max_bytes
         try:
             with open(self.file.path, "rb") as stream:
-                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                info = os.fstat(stream.fileno())
+                if not stat.S_ISREG(info.st_mode):
                     problems.at(1, 1, "not a regular file", "a manifest file")
+                    return hasher.hexdigest(), 0
+                if info.st_size > limit:  # refused unread, like a YAML or JSON file
+                    self.loader.too_large(info.st_size, problems)
                     return hasher.hexdigest(), 0
                 leftover = b""
                 pending: list[bytes] = []
                 next_line = 1  # number of pending[0]
                 first = True
                 while not self.stop:
-                    chunk = stream.read(READ_CHUNK)
+                    # Never more than one byte past the limit: no line, however long, is
+                    # held beyond it even if the file grows while it is read.
+                    chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
                     if not chunk:
                         break
                     hasher.update(chunk)
                     size += len(chunk)
+                    if size > limit:
+                        self.loader.too_large(None, problems)
+                        self.stop = True
+                        break
                     if first:
                         first = False
                         if chunk.startswith(_BOM):
@@ -850,13 +915,6 @@ class _JSONLines:
                     buffer = leftover + chunk if leftover else chunk
                     lines = buffer.split(b"\n")
                     leftover = lines.pop()
-                    if len(buffer) > self.max_bytes and not self.lines_fit(
-                        lines, next_line + len(pending)
-                    ):
-                        break
-                    if len(leftover) > self.max_bytes:
-                        self.too_long(next_line + len(pending) + len(lines))
-                        break
                     if pending:
                         pending.extend(lines)
                     else:
@@ -871,23 +929,6 @@ class _JSONLines:
         except OSError as exc:
             problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
         return hasher.hexdigest(), size
-
-    def lines_fit(self, lines: list[bytes], first_line: int) -> bool:
-        longest = max(map(len, lines), default=0)
-        if longest <= self.max_bytes:
-            return True
-        offset = next(i for i, line in enumerate(lines) if len(line) > self.max_bytes)
-        self.too_long(first_line + offset)
-        return False
-
-    def too_long(self, line: int) -> None:
-        self.problems.at(
-            line,
-            1,
-            f"line is longer than the limit of {self.max_bytes} bytes",
-            "a smaller artifact, or a higher max_manifest_bytes",
-        )
-        self.stop = True
 
     def feed(self, lines: list[bytes], first_line: int, *, final: bool) -> int:
         """Process whole batches of ``lines`` (all of them when ``final``); how many were taken."""
@@ -960,6 +1001,12 @@ class _JSONLines:
         self.header = header
         self.header_failed = False
         self.header_line = line
+        if header.tasks or header.events:
+            paths: list[Path_] = [("tasks", i) for i in range(len(header.tasks))]
+            paths += [("events", i) for i in range(len(header.events))]
+            columns = [column for _, column in locate_all(paths)]
+            self.task_columns = columns[: len(header.tasks)]
+            self.event_columns = columns[len(header.tasks) :]
         run = header.run
         self.run_iteration = run.iteration if run is not None else None
         self.project_id = header.project.id

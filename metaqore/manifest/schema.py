@@ -103,7 +103,7 @@ class ManifestArtifact(_Strict):
         seen: set[str] = set()
         for item in value:
             if item in seen:
-                raise ValueError(f"'{item}' is listed twice in depends_on")
+                raise ValueError(f"'{item}' is listed twice (expected each dependency once)")
             seen.add(item)
         return value
 
@@ -193,13 +193,20 @@ class ManifestHeader(_Strict):
     events: list[Event] = Field(default_factory=list)
 
 
+# What ``_holds_something`` checks, said in JSON Schema: one of the lists has an item.
+_HOLDS_SOMETHING: list[Any] = [
+    {"required": [key], "properties": {key: {"minItems": 1}}}
+    for key in ("artifacts", "tasks", "events")
+]
+
+
 class Manifest(ManifestHeader):
     """A YAML or JSON manifest: a project, its run, and what its agents produced."""
 
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
-        json_schema_extra={"$id": SCHEMA_ID},
+        json_schema_extra={"$id": SCHEMA_ID, "anyOf": _HOLDS_SOMETHING},
     )
 
     artifacts: list[ManifestArtifact] = Field(default_factory=list)
@@ -209,7 +216,7 @@ class Manifest(ManifestHeader):
         if not (self.artifacts or self.tasks or self.events):
             raise ValueError(
                 "a manifest must hold at least one artifact, task or event "
-                "(artifacts, tasks and events are all empty or missing)"
+                "(expected a non-empty artifacts, tasks or events list)"
             )
         return self
 

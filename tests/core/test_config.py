@@ -177,3 +177,70 @@ def test_no_config_file_gives_defaults_and_missing_explicit_file_is_an_error(tmp
     assert load_config(cwd=tmp_path).organization == "default"
     with pytest.raises(ConfigurationError, match="not found"):
         load_config(tmp_path / "absent.yaml")
+
+
+PUBLIC_KEY = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
+
+def test_an_invalid_trusted_key_names_the_file_line_and_key(tmp_path):
+    path = tmp_path / "metaqore.yaml"
+    path.write_text(f'organization: acme\ntrusted_keys:\n  good: "{PUBLIC_KEY}"\n  k: notakey\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}:4:3: trusted_keys.k: not an Ed25519 public key "
+        "(expected ed25519:<base64 of 32 bytes>)"
+    )
+    path.write_text(f'trusted_keys:\n  good: "{PUBLIC_KEY}"\n')
+    assert load_config(path).trusted_keys == {"good": PUBLIC_KEY}
+
+
+def test_an_invalid_trusted_key_in_pyproject_is_located(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.metaqore]\ntrusted_keys = {k = "nope"}\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(cwd=tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'pyproject.toml'}:2:1: trusted_keys.k: not an Ed25519 public key "
+        "(expected ed25519:<base64 of 32 bytes>)"
+    )
+
+
+def test_an_invalid_trusted_key_from_the_environment_is_blamed_on_it(tmp_path, monkeypatch):
+    path = tmp_path / "metaqore.yaml"
+    path.write_text(f'trusted_keys:\n  good: "{PUBLIC_KEY}"\n')
+    monkeypatch.setenv("METAQORE_TRUSTED_KEYS", '{"ci": "ed25519:AAAA"}')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        "environment METAQORE_TRUSTED_KEYS: trusted_keys.ci: not an Ed25519 public key "
+        "(expected ed25519:<base64 of 32 bytes>)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("organization: ''", "organization: empty string (expected a non-empty string)"),
+        ("max_graph_depth: 0", "max_graph_depth: 0 is too small (expected at least 1)"),
+        ("max_graph_depth: 11", "max_graph_depth: 11 is too large (expected at most 10)"),
+        ("store_timeout: 0", "store_timeout: 0 is too small (expected more than 0)"),
+        ("log_format: xml", "log_format: 'xml' does not match (expected kv or json)"),
+        (
+            "waivers: [{rule: r, project: p, artifact: a, content_hash: abc, reason: x, "
+            "approved_by: b, expires: 2026-12-31}]",
+            "waivers[0].content_hash: 'abc' does not match "
+            "(expected sha256:<64 lowercase hex digits>)",
+        ),
+        (
+            "waivers: [{rule: r, project: p, artifact: a, reason: x, approved_by: b, "
+            "expires: soon}]",
+            "waivers[0].expires: 'soon' is not a date (expected a date such as 2026-12-31)",
+        ),
+    ],
+)
+def test_a_value_out_of_bounds_says_what_was_expected(tmp_path, line, message):
+    path = tmp_path / "metaqore.yaml"
+    path.write_text(line + "\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path)
+    assert str(info.value).split(": ", 1)[1] == message
