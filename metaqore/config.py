@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -11,7 +12,7 @@ from contextvars import ContextVar
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -23,7 +24,13 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from metaqore.core.models import ConflictSeverity, ResolutionStrategy, TaskSensitivity
 from metaqore.exceptions import ConfigurationError
@@ -37,6 +44,10 @@ DEFAULT_MANIFEST_GLOBS = (
     "**/*.metaqore.jsonl",
 )
 DEFAULT_EXCLUDES = (".git", ".hg", ".venv", "venv", "node_modules", ".tox", "__pycache__")
+
+
+# A list setting; from the environment, comma-separated or a JSON list.
+_Names = Annotated[list[str], NoDecode]
 
 
 class GovernanceMode(str, Enum):
@@ -107,15 +118,15 @@ class MetaQoreConfig(BaseSettings):
     checkpoint_compression: bool = True
 
     # SecureGateway (SPEC §4)
-    local_providers: list[str] = Field(default_factory=lambda: ["hmcp_gateway", "ollama"])
-    cloud_providers: list[str] = Field(default_factory=lambda: ["openrouter"])
-    unavailable_providers: list[str] = Field(default_factory=list)
+    local_providers: _Names = Field(default_factory=lambda: ["hmcp_gateway", "ollama"])
+    cloud_providers: _Names = Field(default_factory=lambda: ["openrouter"])
+    unavailable_providers: _Names = Field(default_factory=list)
     trusted_keys: dict[str, str] = Field(default_factory=dict)
-    require_signatures: list[TaskSensitivity] = Field(default_factory=list)
+    require_signatures: Annotated[list[TaskSensitivity], NoDecode] = Field(default_factory=list)
 
     # The gate (SPEC §5-§9)
-    manifests: list[str] = Field(default_factory=lambda: list(DEFAULT_MANIFEST_GLOBS))
-    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    manifests: _Names = Field(default_factory=lambda: list(DEFAULT_MANIFEST_GLOBS))
+    exclude: _Names = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
     fail_on: ConflictSeverity = ConflictSeverity.LOW
     audit_log: str = "metaqore-audit.jsonl"
     waivers: list[Waiver] = Field(default_factory=list)
@@ -184,15 +195,31 @@ class MetaQoreConfig(BaseSettings):
     def _log_level(cls, value: str) -> str:
         level = value.upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError(f"unknown log level {value!r}")
+            raise ValueError(
+                f"unknown log level {value!r} (expected DEBUG, INFO, WARNING, ERROR or CRITICAL)"
+            )
         return level
 
-    @field_validator("require_signatures", mode="before")
+    @field_validator(
+        "local_providers",
+        "cloud_providers",
+        "unavailable_providers",
+        "require_signatures",
+        "manifests",
+        "exclude",
+        mode="before",
+    )
     @classmethod
-    def _sensitivities(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    def _comma_separated(cls, value: Any) -> Any:
+        """A list from ``METAQORE_*`` may be written ``a,b`` as well as ``["a", "b"]``."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("not a JSON list (expected a,b or a JSON list)") from None
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @classmethod
     def from_yaml(
@@ -313,6 +340,8 @@ def _build(
         config = cls(**dict(overrides or {}))
     except ValidationError as exc:
         raise _problems_to_error(explain(exc, cls), source) from None
+    except SettingsError as exc:
+        raise _environment_error(exc) from None
     finally:
         _FILE_VALUES.reset(token)
     problems = _trusted_key_problems(config)
@@ -363,6 +392,15 @@ def _trusted_key_problems(config: MetaQoreConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _environment_error(error: SettingsError) -> ConfigurationError:
+    """A ``METAQORE_*`` value pydantic-settings could not decode (JSON for a mapping)."""
+    found = re.search(r'field "(\w+)"', str(error))
+    field = found.group(1) if found else "a setting"
+    return ConfigurationError(
+        f"environment METAQORE_{field.upper()}: cannot be read (expected a JSON object)"
+    )
 
 
 @contextmanager
@@ -416,6 +454,8 @@ def load_config(
                 config = MetaQoreConfig(**overrides)
             except ValidationError as exc:
                 raise _problems_to_error(explain(exc, MetaQoreConfig), None) from None
+            except SettingsError as exc:
+                raise _environment_error(exc) from None
             problems = _trusted_key_problems(config)
             if problems:
                 raise _problems_to_error(problems, None)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -244,3 +246,32 @@ def test_a_value_out_of_bounds_says_what_was_expected(tmp_path, line, message):
     with pytest.raises(ConfigurationError) as info:
         load_config(path)
     assert str(info.value).split(": ", 1)[1] == message
+
+
+def test_list_settings_from_the_environment_may_be_comma_separated(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAQORE_REQUIRE_SIGNATURES", "internal, critical")
+    monkeypatch.setenv("METAQORE_LOCAL_PROVIDERS", "ollama,vllm")
+    monkeypatch.setenv("METAQORE_MANIFESTS", '["agents/*.yaml"]')
+    config = load_config(cwd=tmp_path)
+    assert [s.value for s in config.require_signatures] == ["internal", "critical"]
+    assert config.local_providers == ["ollama", "vllm"]
+    assert config.manifests == ["agents/*.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("METAQORE_TRUSTED_KEYS", "{bad", "METAQORE_TRUSTED_KEYS: cannot be read"),
+        ("METAQORE_LOCAL_PROVIDERS", "[bad", "not a JSON list (expected a,b or a JSON list)"),
+        ("METAQORE_LOG_LEVEL", "loud", "(expected DEBUG, INFO, WARNING, ERROR or CRITICAL)"),
+    ],
+)
+def test_an_unreadable_environment_value_is_a_configuration_error(
+    tmp_path, monkeypatch, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_config(cwd=tmp_path)
+    (tmp_path / "metaqore.yaml").write_text("organization: acme\n")
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_config(cwd=tmp_path)
