@@ -205,8 +205,7 @@ class RunIndex:
             history = prior_ids.get(record.project)
             if history is not None:
                 ids[record.project][record.id] = record
-                if record.idempotent:
-                    # Its stored version; a different declared one is a version_mismatch.
+                if record.idempotent:  # keeps its stored version
                     record.version = record.expected_version
                     if record.version > top:
                         highest[group] = record
@@ -220,9 +219,9 @@ class RunIndex:
 
     def _find_redeclarations(self, prior_ids: dict[str, dict[str, ArtifactRecord]]) -> set[int]:
         """Mark the run's identical re-declarations; the ids of the stored records they
-        replace. Identical: same id and content as the stored version declared, or (no
-        version declared, or one never stored -- an earlier run renumbered it) as the
-        newest stored version of that id."""
+        replace. Identical: same id and content as the stored version declared, or, with
+        no version declared, as the newest stored version of that id. (A declared version
+        never stored is a new version, even with the same content.)"""
         replaced: set[int] = set()
         if not prior_ids:
             return replaced
@@ -237,7 +236,7 @@ class RunIndex:
                 if versions[(record.project, record.id, declared)] != record.content_hash:
                     continue  # same version, other content: a version_mismatch
                 match = declared
-            elif record.content_hash == earlier.content_hash:
+            elif declared is None and record.content_hash == earlier.content_hash:
                 match = earlier.version
             else:
                 continue

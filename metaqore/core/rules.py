@@ -63,20 +63,6 @@ class VersionMismatchRule:
             declared = record.declared_version
             if declared is None or declared == record.expected_version:
                 continue
-            if record.idempotent:  # stored identically under another version
-                message = (
-                    f"{record.artifact_type} '{record.id}' (by {record.agent}) declares "
-                    f"version {declared}, but an earlier run stored it as version "
-                    f"{record.expected_version} (renumbered)"
-                )
-                yield RuleHit(
-                    self.conflict_type,
-                    record,
-                    message,
-                    (),
-                    {"declared_version": declared, "expected_version": record.expected_version},
-                )
-                continue
             stored = index.prior_version_hash(record.project, record.id, declared)
             if stored is not None:
                 message = (

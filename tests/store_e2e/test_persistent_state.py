@@ -275,23 +275,3 @@ def test_a_lax_earlier_run_does_not_launder_findings(work: Path, db: str) -> Non
     assert [f["rule"] for f in again.report()["findings"]] == ["parallel_creation"]
     assert store_state(db) == before
 
-
-def test_an_adaptive_renumbering_is_stored_once_and_stays_a_finding(work: Path, db: str) -> None:
-    manifest = write_manifest(
-        work,
-        "skip",
-        [art("plan-a", "plan", "planner"), art("plan-b", "plan", "planner", version=3)],
-        iteration=1,
-    )
-    for _ in range(2):  # the second run re-declares what the first stored, renumbered
-        adaptive = check(manifest, "--mode", "adaptive", db=db, cwd=work)
-        assert adaptive.returncode == 0, adaptive
-        [finding] = adaptive.report()["findings"]
-        assert (finding["rule"], finding["status"]) == ("version_mismatch", "auto_resolved")
-        assert finding["evidence"]["resolved_version"] == 2
-        assert stored_versions(db)["plan"] == [("plan-a", 1), ("plan-b", 2)]
-    strict = check(manifest, db=db, cwd=work)
-    assert strict.returncode == 1, strict
-    [finding] = strict.report()["findings"]
-    assert (finding["rule"], finding["artifact_id"]) == ("version_mismatch", "plan-b")
-    assert "stored it as version 2" in finding["message"]
