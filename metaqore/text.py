@@ -1,4 +1,4 @@
-"""Text safe to print: names and quoted content stay on one line, with no escapes.
+"""Text for people and machines: names kept on one line, JSON documents sized to read.
 
 A problem quotes what it is about (a key, an alias, a file name). Printed raw, a quoted
 newline would split one problem into several lines and let a manifest write lines of
@@ -7,7 +7,9 @@ its own into a CI log -- on GitHub, a line starting with ``::`` is a workflow co
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0 and C1 controls, DEL, Unicode line/paragraph separators and bidirectional overrides.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -23,4 +25,16 @@ def one_line(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
-__all__ = ["one_line"]
+#: Up to this many findings a JSON document is indented for people to read; beyond, it
+#: is compact (the C encoder: several times faster and smaller, for machines to read).
+INDENT_UP_TO = 1000
+
+
+def json_text(document: Any, *, findings: int) -> str:
+    """``document`` as the text of a JSON report (UTF-8 kept, newline-terminated)."""
+    if findings <= INDENT_UP_TO:
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+__all__ = ["INDENT_UP_TO", "json_text", "one_line"]

@@ -213,7 +213,7 @@ def project_report(verdict: Verdict, project_id: str, root: Path) -> str:
 
 def headline(verdict: Verdict, project_id: str) -> str:
     """One line for pytest's short summary: what blocks the project, worst first."""
-    blocking = [f for f in verdict.blocking if f.project_id == project_id]
+    blocking = [f for f in verdict.findings_for(project_id) if f.blocking]
     shown = "; ".join(f"{f.rule} on {f.artifact_id}" for f in blocking[:3])
     if len(blocking) > 3:
         shown += f"; and {len(blocking) - 3} more"
@@ -530,7 +530,7 @@ class MetaqoreSession:
             return
         write(summary_line(verdict), red=not verdict.passed, green=verdict.passed, bold=True)
         for project in verdict.projects:
-            blocking = [f for f in verdict.blocking if f.project_id == project.project_id]
+            blocking = [f for f in verdict.findings_for(project.project_id) if f.blocking]
             if blocking:
                 rules = ", ".join(sorted({f.rule for f in blocking}))
                 write(one_line(f"  ✗ {project.project_id}: {len(blocking)} blocking ({rules})"))

@@ -23,6 +23,9 @@ from metaqore.plugins.hookspecs import hookimpl
 
 #: Rivals listed by name in one parallel-creation finding; the rest are counted.
 MAX_LISTED_RIVALS = 20
+#: Artifacts of a cycle listed by name (its path: half from each end); the rest are
+#: counted, so a cycle through a million artifacts is still a finding of a few KB.
+MAX_LISTED_MEMBERS = 40
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ class CircularDependencyRule:
             if not records[anchor].judged:
                 continue
             path = _cycle_through(anchor, set(component), edges)
-            names = [records[key].id for key in path]
+            names = _elided([records[key].id for key in path])
             members = sorted(component)
             agents = list(dict.fromkeys(records[key].agent for key in path))
             by = ", ".join(agents[:_MAX_AGENTS_NAMED])
@@ -187,14 +190,26 @@ class CircularDependencyRule:
             message = f"circular dependency: {' → '.join(names)} (by {by})"
             if len(members) > len(path) - 1:
                 message += f" ({len(members)} artifacts are mutually dependent)"
-            related = tuple(records[key].id for key in members if key != anchor)
-            yield RuleHit(
-                self.conflict_type,
-                records[anchor],
-                message,
-                related,
-                {"cycle": names, "members": [records[key].id for key in members]},
-            )
+            # The members declared first, by name (what waivers and fingerprints use).
+            related = tuple(
+                records[key].id for key in islice(members, MAX_LISTED_MEMBERS + 1) if key != anchor
+            )[:MAX_LISTED_MEMBERS]
+            evidence: dict[str, Any] = {
+                "cycle": names,
+                "members": [records[key].id for key in members[:MAX_LISTED_MEMBERS]],
+            }
+            if len(members) > MAX_LISTED_MEMBERS:
+                evidence["cycle_length"] = len(path) - 1
+                evidence["member_count"] = len(members)
+            yield RuleHit(self.conflict_type, records[anchor], message, related, evidence)
+
+
+def _elided(names: list[str]) -> list[str]:
+    """A cycle path of at most ``MAX_LISTED_MEMBERS`` names, its middle counted."""
+    if len(names) <= MAX_LISTED_MEMBERS:
+        return names
+    half = MAX_LISTED_MEMBERS // 2
+    return [*names[:half], f"… {len(names) - 2 * half} more …", *names[-half:]]
 
 
 def _cycle_through(start: int, members: set[int], edges: list[list[int]]) -> list[int]:
@@ -235,6 +250,8 @@ def metaqore_conflict_rules() -> list[ConflictRule]:
 
 __all__ = [
     "BUILTIN_RULES",
+    "MAX_LISTED_MEMBERS",
+    "MAX_LISTED_RIVALS",
     "CircularDependencyRule",
     "ConflictRule",
     "MissingDependencyRule",

@@ -9,6 +9,7 @@ from typing import Any
 
 from metaqore.exceptions import ConfigurationError
 from metaqore.gate.verdict import Status, Verdict
+from metaqore.text import json_text
 
 BASELINE_VERSION = 1
 
@@ -68,7 +69,8 @@ def baseline_document(verdict: Verdict) -> dict[str, Any]:
 
 
 def baseline_text(verdict: Verdict) -> str:
-    return json.dumps(baseline_document(verdict), indent=2, ensure_ascii=False) + "\n"
+    document = baseline_document(verdict)
+    return json_text(document, findings=len(document["findings"]))
 
 
 __all__ = ["BASELINE_VERSION", "baseline_document", "baseline_text", "load_baseline"]

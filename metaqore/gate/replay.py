@@ -805,23 +805,23 @@ def _verdict(
         )
         for pid, info in sorted(judge.load.projects.items())
     ]
-    blocked: dict[str, list[str]] = {}
+    blocked: dict[str, dict[str, None]] = {}  # an ordered set per project
     named: dict[str, set[str]] = {}
     for finding in judge.findings:
         names = named.setdefault(finding.project_id, set())
         names.add(finding.artifact_id)
         names.update(finding.related)
         if finding.blocking:
-            ids = blocked.setdefault(finding.project_id, [])
-            if finding.artifact_id not in ids:
-                ids.append(finding.artifact_id)
+            blocked.setdefault(finding.project_id, {})[finding.artifact_id] = None
 
     def replay_position(project: str, artifact_id: str) -> int:
         found = index.resolve(project, artifact_id)
         return found.key if found is not None else len(index.records)
 
-    for project, ids in blocked.items():
-        ids.sort(key=lambda i, p=project: replay_position(p, i))  # type: ignore[misc]
+    blocked_in_order = {
+        project: sorted(ids, key=lambda i, p=project: replay_position(p, i))  # type: ignore[misc]
+        for project, ids in blocked.items()
+    }
     dependencies: dict[str, dict[str, list[str]]] = {}
     for project, names in named.items():
         for artifact_id in sorted(names):
@@ -853,7 +853,7 @@ def _verdict(
         waivers=book.report(),
         audit_path=_display(audit_path, options.root) if audit_path else None,
         baseline_path=str(options.baseline) if options.baseline else None,
-        blocked_artifacts=blocked,
+        blocked_artifacts=blocked_in_order,
         dependencies=dependencies,
         tool_version=__version__,
         artifact_refs=artifact_refs,

@@ -206,6 +206,9 @@ class Verdict:
     artifact_refs: Callable[[], Iterable[ArtifactRef]] | None = field(
         default=None, repr=False, compare=False
     )
+    _by_project: dict[str, list[Finding]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # -- buckets --------------------------------------------------------------------
     def bucket(self, status: Status) -> list[Finding]:
@@ -235,11 +238,24 @@ class Verdict:
     def exit_code(self) -> int:
         return EXIT_PASS if self.passed else EXIT_BLOCKED
 
+    def _of_project(self, project_id: str) -> list[Finding]:
+        """The project's findings, from an index built once (per-project reports and
+        test items stay linear however many projects a monorepo gates)."""
+        if self._by_project is None:
+            index: dict[str, list[Finding]] = {}
+            for finding in self.findings:
+                index.setdefault(finding.project_id, []).append(finding)
+            self._by_project = index
+        return self._by_project.get(project_id, [])
+
     def findings_for(self, project_id: str) -> list[Finding]:
-        return [f for f in self.reported if f.project_id == project_id]
+        return sorted(
+            (f for f in self._of_project(project_id) if f.status is not Status.BASELINED),
+            key=lambda f: f.sort_key,
+        )
 
     def project_passed(self, project_id: str) -> bool:
-        return not any(f.blocking and f.project_id == project_id for f in self.findings)
+        return not any(f.blocking for f in self._of_project(project_id))
 
     def for_project(self, project_id: str) -> Verdict:
         """The part of this verdict about one project (a per-project report or test item)."""
@@ -251,7 +267,7 @@ class Verdict:
         return replace(
             self,
             projects=projects,
-            findings=[f for f in self.findings if f.project_id == project_id],
+            findings=list(self._of_project(project_id)),
             artifacts=sum(p.artifacts for p in projects),
             waivers=WaiverReport(
                 mine(self.waivers.unused), mine(self.waivers.stale), mine(self.waivers.expired)
@@ -286,7 +302,7 @@ class Verdict:
         """One ``BlockingReport`` (SPEC §2 shape) per project, blocking findings only."""
         reports = []
         for project in self.projects:
-            blocking = [f for f in self.blocking if f.project_id == project.project_id]
+            blocking = [f for f in self._of_project(project.project_id) if f.blocking]
             conflicts = [
                 {
                     "id": f"conf_{f.fingerprint[:12]}",

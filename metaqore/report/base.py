@@ -39,6 +39,8 @@ def tool_version(verdict: Verdict, context: ReportContext) -> str:
     return context.tool_version or verdict.tool_version
 
 
+
+
 def write_report(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; create missing parent directories.
 

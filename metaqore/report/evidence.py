@@ -18,7 +18,9 @@ MAX_LISTED = 40
 _KNOWN = frozenset(
     {
         "cycle",
+        "cycle_length",
         "members",
+        "member_count",
         "agents",
         "versions",
         "iteration",
@@ -91,11 +93,18 @@ def evidence_lines(finding: Finding) -> list[str]:
     lines: list[str] = []
     cycle = evidence.get("cycle")
     if isinstance(cycle, list) and cycle:
-        lines.append(f"cycle: {cycle_text(cycle)}")
+        text = cycle_text(cycle)
+        if evidence.get("cycle_length"):
+            text += f" ({evidence['cycle_length']} artifacts long)"
+        lines.append(f"cycle: {text}")
         members = evidence.get("members")
-        if isinstance(members, list) and set(map(str, members)) != set(map(str, cycle)):
+        count = evidence.get("member_count") or (len(members) if isinstance(members, list) else 0)
+        if isinstance(members, list) and (
+            count > len(members) or set(map(str, members)) != set(map(str, cycle))
+        ):
             names = ", ".join(shorten([str(m) for m in members]))
-            lines.append(f"mutually dependent ({len(members)}): {names}")
+            more = f", … {count - len(members)} more" if count > len(members) else ""
+            lines.append(f"mutually dependent ({count}): {names}{more}")
     elif "members" in evidence:
         lines.append(f"members: {value_text(evidence['members'])}")
     lines.extend(_competition(evidence))

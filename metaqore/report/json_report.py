@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 from metaqore.gate.verdict import Verdict
 from metaqore.report.base import ReportContext
+from metaqore.text import json_text
 
 
 class JsonFormatter:
-    """``Verdict.to_dict()`` as indented UTF-8 JSON; the shape lives with the verdict."""
+    """``Verdict.to_dict()`` as UTF-8 JSON (indented unless huge); the shape lives with
+    the verdict."""
 
     name = "json"
 
     def render(self, verdict: Verdict, context: ReportContext) -> str:
-        return json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json_text(verdict.to_dict(), findings=len(verdict.findings))
 
 
 __all__ = ["JsonFormatter"]

@@ -7,7 +7,7 @@ the finding across runs, and waived findings carried as accepted external suppre
 
 from __future__ import annotations
 
-import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +15,7 @@ from urllib.parse import quote
 from metaqore.gate.verdict import SEVERITY_ORDER, Finding, Status, Verdict
 from metaqore.report.base import ReportContext, tool_version
 from metaqore.report.evidence import evidence_lines, status_tag
+from metaqore.text import json_text
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
@@ -124,6 +125,7 @@ def _pascal(rule: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in rule.replace("-", "_").split("_"))
 
 
+@lru_cache(maxsize=4096)  # a run has few manifests and many findings in each
 def _uri(path: str, root: Path) -> tuple[str, bool]:
     """The URI of a manifest and whether it is relative to ``%SRCROOT%``."""
     candidate = Path(path)
@@ -281,7 +283,7 @@ class SarifFormatter:
                 }
             ],
         }
-        return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+        return json_text(log, findings=len(verdict.findings))
 
     @staticmethod
     def _message(finding: Finding) -> str:

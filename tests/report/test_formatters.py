@@ -798,3 +798,22 @@ def test_unencodable_text_fails_before_touching_the_report(tmp_path: Path) -> No
         write_report(target, "half \ud800 a surrogate")
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_huge_reports_are_compact_json_and_still_valid(
+    sarif_validator: Draft4Validator, make_verdict: MakeVerdict, context: ReportContext
+) -> None:
+    from metaqore.text import INDENT_UP_TO
+
+    small = make_verdict([blocking_finding(i) for i in range(3)])
+    huge = make_verdict([blocking_finding(i) for i in range(INDENT_UP_TO + 1)])
+    for name in ("json", "sarif"):
+        assert "\n  " in render(name, small, context)  # people read small ones
+        text = render(name, huge, context)
+        assert text.count("\n") == 1 and text.endswith("\n")  # one line: fast to write
+        document = json.loads(text)
+        if name == "sarif":
+            assert not list(sarif_validator.iter_errors(document))
+            assert len(document["runs"][0]["results"]) == INDENT_UP_TO + 1
+        else:
+            assert len(document["findings"]) == INDENT_UP_TO + 1
