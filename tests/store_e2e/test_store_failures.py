@@ -211,6 +211,38 @@ def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
     assert verify_audit_log(audit).ok
 
 
+@pytest.mark.postgres
+def test_a_server_that_stalls_a_statement_times_out_with_exit_2(
+    work: Path, postgres_schema: Callable[[], str]
+) -> None:
+    """A server that accepts the connection, then never finishes a statement."""
+    db = postgres_schema()
+    manifest = seeded(work, db)
+    before = store_state(db)
+    schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
+    admin = sa.create_engine(make_url(db).difference_update_query(["options"]))
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE FUNCTION {schema_name}.stall() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER stall BEFORE INSERT ON {schema_name}.checkpoints "
+                f"FOR EACH ROW EXECUTE FUNCTION {schema_name}.stall()"
+            )
+        started = time.monotonic()
+        result = check(manifest, db=db, cwd=work, env=clean_env(METAQORE_STORE_TIMEOUT="2"))
+        elapsed = time.monotonic() - started
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP TRIGGER stall ON {schema_name}.checkpoints")
+    finally:
+        admin.dispose()
+    assert_one_line_exit_2(result, mask_dsn(db), "did not answer within 2 s")
+    assert elapsed < 20, f"took {elapsed:.1f} s with store_timeout 2 s"
+    assert store_state(db) == before
+
+
 # -- the audit file refuses the run: the store rolls back --------------------------------
 
 

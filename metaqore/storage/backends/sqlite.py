@@ -106,6 +106,9 @@ _k = schema.checkpoints
 _r = schema.runs
 
 
+# statement_timeout is lock_timeout plus this, so a lock wait is reported as a lock.
+_STATEMENT_GRACE_MS = 1000
+
 def mask_dsn(dsn: str) -> str:
     """The DSN with its password replaced by ``***``, safe for messages and logs."""
     try:
@@ -364,9 +367,19 @@ class SQLiteBackend(StorageBackend):
             return engine
 
         try:
+            seconds = max(1, math.ceil(self.timeout))
             engine = sa.create_engine(
                 url,
-                connect_args={"connect_timeout": max(1, math.ceil(self.timeout))},
+                connect_args={
+                    "connect_timeout": seconds,
+                    # A server that stops answering mid-run (a dead peer, a cut
+                    # network) is given up on too, instead of hanging the gate.
+                    "keepalives": 1,
+                    "keepalives_idle": seconds,
+                    "keepalives_interval": max(1, seconds // 3),
+                    "keepalives_count": 3,
+                    "tcp_user_timeout": timeout_ms,
+                },
                 pool_pre_ping=True,
                 # Whatever the server's default: see the module docstring.
                 isolation_level="READ COMMITTED",
@@ -381,6 +394,9 @@ class SQLiteBackend(StorageBackend):
             # Lock waits (advisory and row locks) give up instead of hanging.
             cursor = dbapi_connection.cursor()
             cursor.execute(f"SET lock_timeout = {timeout_ms}")
+            # A statement the server stalls on ends too; a little later than a lock wait,
+            # so that one is still reported as a lock.
+            cursor.execute(f"SET statement_timeout = {timeout_ms + _STATEMENT_GRACE_MS}")
             cursor.close()
             dbapi_connection.commit()
 
@@ -512,6 +528,11 @@ class SQLiteBackend(StorageBackend):
             return StorageError(self._locked_message())
         if getattr(orig, "sqlstate", None) == "55P03":  # lock_not_available
             return StorageError(self._locked_message())
+        if getattr(orig, "sqlstate", None) == "57014":  # query_canceled: statement_timeout
+            return StorageError(
+                f"store {self.safe_dsn} did not answer within {self.timeout:g} s "
+                "(store_timeout): nothing was written"
+            )
         reason = _first_line(orig if orig is not None else exc)
         if self._password:
             reason = reason.replace(self._password, "***")
