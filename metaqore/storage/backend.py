@@ -323,12 +323,14 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def bulk_save_artifacts(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Insert or update many artifact rows without a round trip per row.
+        """Insert many artifact rows without a round trip per row.
 
         Each row has ``project_id, id, version, artifact_type, iteration, created_by,
         created_at, content_hash, depends_on, data_json, metadata, provenance,
-        sensitivity``. A row identical to a stored one (same key and content hash) is
-        skipped. Returns how many rows were written.
+        sensitivity``. A row whose key (project, id, version) is stored already is
+        skipped, whatever its content: a stored version is history and is never rewritten
+        (a gate run that passes with a waived same-version change leaves it as it was).
+        Returns how many rows were written.
         """
 
     @abstractmethod

@@ -773,15 +773,16 @@ def test_bulk_save_is_idempotent(backend: SQLiteBackend) -> None:
     assert backend.bulk_save_artifacts(later) == 0
     assert list(backend.iter_artifact_records(["proj-a"])) == before
 
+    # Same key, other content: a stored version is history, never rewritten.
     changed = {
         **rows[7],
         "data_json": '{"n":"changed"}',
         "content_hash": content_hash({"n": "changed"}),
     }
-    assert backend.bulk_save_artifacts([changed, rows[8]]) == 1
+    assert backend.bulk_save_artifacts([changed, rows[8]]) == 0
     loaded = backend.get_artifact("art-000007")
-    assert loaded is not None and loaded.data == {"n": "changed"}
-    assert len(list(backend.iter_artifact_records(["proj-a"]))) == 50
+    assert loaded is not None and loaded.content_hash == rows[7]["content_hash"]
+    assert list(backend.iter_artifact_records(["proj-a"])) == before
 
 
 def test_bulk_rows_are_full_artifacts(backend: SQLiteBackend) -> None:

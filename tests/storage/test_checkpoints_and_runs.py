@@ -280,7 +280,8 @@ def test_upsert_projects_names_what_it_changed(backend: SQLiteBackend) -> None:
     assert stored is not None and stored.name == "y"
 
 
-def test_bulk_rows_with_a_repeated_key_keep_the_last(backend: SQLiteBackend) -> None:
+def test_bulk_rows_with_a_repeated_key_keep_the_first(backend: SQLiteBackend) -> None:
+    """A stored version is never rewritten, not even by a later row of the same batch."""
     backend.ensure_projects([{"id": "proj"}])
     other = {"n": "other"}
     written = backend.bulk_save_artifacts(
@@ -289,9 +290,9 @@ def test_bulk_rows_with_a_repeated_key_keep_the_last(backend: SQLiteBackend) -> 
             gate_row(0, data_json=canonical_json(other), content_hash=content_hash(other)),
         ]
     )
-    assert written >= 1
+    assert written == 1
     [record] = backend.iter_artifact_records(["proj"])
-    assert record.content_hash == content_hash(other)
+    assert record.content_hash == gate_row(0)["content_hash"]
 
 
 # -- locks and isolation ---------------------------------------------------------------

@@ -275,3 +275,21 @@ def test_a_lax_earlier_run_does_not_launder_findings(work: Path, db: str) -> Non
     assert [f["rule"] for f in again.report()["findings"]] == ["parallel_creation"]
     assert store_state(db) == before
 
+
+
+def test_a_stored_version_is_never_rewritten(work: Path, db: str) -> None:
+    """A same-version change that passes anyway (below --fail-on here; a waiver alike)
+    is reported, and the stored content stays what the first run stored."""
+    first_run(work, db)
+    before = store_state(db)
+    changed = write_manifest(
+        work,
+        "changed",
+        [art("plan-1", "plan", "planner", version=1, data={"rewritten": True})],
+        iteration=1,
+    )
+    result = check(changed, "--fail-on", "high", db=db, cwd=work)
+    assert result.returncode == 0, result
+    [finding] = result.report()["findings"]
+    assert (finding["rule"], finding["status"]) == ("version_mismatch", "warning")
+    assert store_state(db)["artifacts"] == before["artifacts"]

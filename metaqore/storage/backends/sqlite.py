@@ -184,22 +184,19 @@ _UNNEST_COLUMNS = (
 )
 
 
-def _unnest_upsert_sql() -> str:
+def _unnest_insert_sql() -> str:
     names = [name for name, _ in _UNNEST_COLUMNS]
-    updates = ", ".join(
-        f"{name} = EXCLUDED.{name}" for name in names if name not in ("project_id", "id", "version")
-    )
     # %b: binary parameters (psycopg dumps text arrays in text format with a regex per item).
     arrays = ", ".join(f"%b::{cast}[]" for _, cast in _UNNEST_COLUMNS)
-    # Unqualified: the store's schema is the connection's search_path.
+    # Unqualified: the store's schema is the connection's search_path. A stored version
+    # is history: never rewritten (see bulk_save_artifacts).
     return (
         f"INSERT INTO artifacts ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT (project_id, id, version) DO UPDATE SET {updates} "
-        "WHERE artifacts.content_hash <> EXCLUDED.content_hash"
+        "ON CONFLICT (project_id, id, version) DO NOTHING"
     )
 
 
-_UNNEST_UPSERT = _unnest_upsert_sql()
+_UNNEST_INSERT = _unnest_insert_sql()
 
 
 def _utc(value: datetime) -> datetime:
@@ -449,12 +446,8 @@ class SQLiteBackend(StorageBackend):
         a_rest = [c.name for c in _a.columns if c.name not in a_key]
         self._artifact_upsert = self._upsert(_a, a_key, a_rest)
         bulk = self._insert(_a)
-        self._artifact_bulk_upsert = self._counted(
-            bulk.on_conflict_do_update(
-                index_elements=[_a.c[name] for name in a_key],
-                set_={name: bulk.excluded[name] for name in a_rest},
-                where=_a.c.content_hash != bulk.excluded.content_hash,
-            )
+        self._artifact_bulk_insert = self._counted(
+            bulk.on_conflict_do_nothing(index_elements=[_a.c[name] for name in a_key])
         )
         self._project_upsert = self._upsert(
             _p, ("id",), [c.name for c in _p.columns if c.name != "id"]
@@ -1369,26 +1362,29 @@ class SQLiteBackend(StorageBackend):
         written = 0
         for chunk in _chunks(map(self._bulk_params, rows), CHUNK_SIZE):
             if self.dialect == "postgresql":
-                written += self._unnest_upsert(connection, chunk)
+                written += self._unnest_insert(connection, chunk)
             else:
-                written += max(connection.execute(self._artifact_bulk_upsert, chunk).rowcount, 0)
+                written += max(connection.execute(self._artifact_bulk_insert, chunk).rowcount, 0)
         return written
 
-    def _unnest_upsert(self, connection: Connection, chunk: list[dict[str, Any]]) -> int:
+    def _unnest_insert(self, connection: Connection, chunk: list[dict[str, Any]]) -> int:
         """PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)`` per chunk.
 
         An ``executemany`` costs psycopg a statement per row (pipelined, but still about
         50 µs of client time each); one array per column costs one statement per chunk.
         """
-        # One row per key, the last wins (an upsert may not touch a row twice).
-        unique = list({(r["project_id"], r["id"], r["version"]): r for r in chunk}.values())
+        # One row per key, the first (as SQLite's row-by-row DO NOTHING keeps it).
+        firsts: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+        for row in chunk:
+            firsts.setdefault((row["project_id"], row["id"], row["version"]), row)
+        unique = list(firsts.values())
         arrays = []
         for name, _cast in _UNNEST_COLUMNS:
             if name == "created_at":
                 arrays.append([_utc(row[name]) for row in unique])
             else:
                 arrays.append([row[name] for row in unique])
-        result = connection.exec_driver_sql(_UNNEST_UPSERT, tuple(arrays))
+        result = connection.exec_driver_sql(_UNNEST_INSERT, tuple(arrays))
         return max(result.rowcount, 0)
 
     def bulk_save_artifacts(self, rows: Iterable[Mapping[str, Any]]) -> int:
