@@ -858,6 +858,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep each run's outputs (reports, audit files, stores) under benchmarks/data/work",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.* go")
+    parser.add_argument(
+        "--allow-skips",
+        action="store_true",
+        help="exit 0 even if a workload was skipped (e.g. no PostgreSQL server could start)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.startup_runs < 1:
         parser.error("--runs and --startup-runs must be at least 1")
@@ -903,7 +908,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = {**info, "workloads": [result.as_dict() for result in results]}
     (args.results / "latest.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     print(table)
-    return 0 if all(result.ok is not False for result in results) else 1
+    if any(result.ok is False for result in results):
+        return 1
+    skipped = [result.name for result in results if result.ok is None]
+    if skipped and not args.allow_skips:
+        print(f"benchmarks: skipped {', '.join(skipped)} (see the table); --allow-skips to accept")
+        return 1
+    return 0
 
 
 __all__ = ["WORKLOADS", "Dataset", "Measurement", "dataset", "main", "measure"]
