@@ -40,16 +40,26 @@ def test_one_item_per_project_named_after_its_first_manifest(pytester: pytest.Py
     assert not (pytester.path / "metaqore-audit.jsonl").exists()
 
 
-def test_blocked_project_fails_with_its_blocking_report(pytester: pytest.Pytester) -> None:
-    write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
-    result = pytester.runpytest(OPTION_ENABLE, "-v")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(
-        lines(
-            "alpha.metaqore.yaml::metaqore[alpha] PASSED*",
-            "beta.metaqore.yaml::metaqore[beta] FAILED*",
-        )
+def _deselected(xdist_args: list[str], count: int) -> int:
+    """pytest-xdist's controller does not count what its workers deselected."""
+    return 0 if xdist_args[-1:] == ["2"] else count
+
+
+def _reported(result: pytest.RunResult, node_id: str, outcome: str) -> None:
+    """``-v`` printed ``node_id`` with ``outcome`` (either layout: plain or xdist's)."""
+    assert any(node_id in line and outcome in line for line in result.stdout.lines), (
+        f"no line with {node_id} and {outcome}:\n{result.stdout.str()}"
     )
+
+
+def test_blocked_project_fails_with_its_blocking_report(
+    pytester: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
+    result = pytester.runpytest(OPTION_ENABLE, "-v", *xdist_args)
+    result.assert_outcomes(passed=1, failed=1)
+    _reported(result, "alpha.metaqore.yaml::metaqore[alpha]", "PASSED")
+    _reported(result, "beta.metaqore.yaml::metaqore[beta]", "FAILED")
     result.stdout.fnmatch_lines(
         lines(
             "*_ metaqore[beta] _*",
@@ -71,13 +81,15 @@ def test_blocked_project_fails_with_its_blocking_report(pytester: pytest.Pyteste
     assert "Traceback" not in failure and "session.py" not in failure
 
 
-def test_items_carry_the_metaqore_marker(pytester: pytest.Pytester) -> None:
+def test_items_carry_the_metaqore_marker(pytester: pytest.Pytester, xdist_args: list[str]) -> None:
     write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    result = pytester.runpytest(OPTION_ENABLE, "-m", "metaqore", "-v")
-    result.assert_outcomes(passed=1, failed=1, deselected=1)
-    result = pytester.runpytest(OPTION_ENABLE, "-m", "not metaqore", "--strict-markers")
-    result.assert_outcomes(passed=1, deselected=2)
+    result = pytester.runpytest(OPTION_ENABLE, "-m", "metaqore", "-v", *xdist_args)
+    result.assert_outcomes(passed=1, failed=1, deselected=_deselected(xdist_args, 1))
+    result = pytester.runpytest(
+        OPTION_ENABLE, "-m", "not metaqore", "--strict-markers", *xdist_args
+    )
+    result.assert_outcomes(passed=1, deselected=_deselected(xdist_args, 2))
 
 
 def test_non_blocking_findings_are_shown_in_the_report_sections(
@@ -98,10 +110,10 @@ def test_non_blocking_findings_are_shown_in_the_report_sections(
 
 
 def test_unreadable_manifest_is_a_collection_error_naming_file_and_line(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, xdist_args: list[str]
 ) -> None:
     write(pytester, {"alpha.metaqore.yaml": PASSING, "zeta.metaqore.yaml": UNKNOWN_KEY})
-    result = pytester.runpytest(OPTION_ENABLE)
+    result = pytester.runpytest(OPTION_ENABLE, *xdist_args)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         lines(
@@ -117,11 +129,11 @@ def test_unreadable_manifest_is_a_collection_error_naming_file_and_line(
     assert records[-1]["payload"]["verdict"] == "error"
 
 
-def test_keyword_selection(pytester: pytest.Pytester) -> None:
+def test_keyword_selection(pytester: pytest.Pytester, xdist_args: list[str]) -> None:
     write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
-    result = pytester.runpytest(OPTION_ENABLE, "-k", "alpha", "-v")
-    result.assert_outcomes(passed=1, deselected=1)
-    result.stdout.fnmatch_lines(lines("alpha.metaqore.yaml::metaqore[alpha] PASSED*"))
+    result = pytester.runpytest(OPTION_ENABLE, "-k", "alpha", "-v", *xdist_args)
+    result.assert_outcomes(passed=1, deselected=_deselected(xdist_args, 1))
+    _reported(result, "alpha.metaqore.yaml::metaqore[alpha]", "PASSED")
 
 
 def test_deselect_by_node_id(pytester: pytest.Pytester) -> None:
@@ -141,25 +153,29 @@ def test_exitfirst_stops_at_the_first_blocked_project(pytester: pytest.Pytester)
     result.assert_outcomes(failed=2)
 
 
-def test_last_failed_reruns_only_blocked_projects(pytester: pytest.Pytester) -> None:
+def test_last_failed_reruns_only_blocked_projects(
+    pytester: pytest.Pytester, xdist_args: list[str]
+) -> None:
     write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    result = pytester.runpytest(OPTION_ENABLE)
+    result = pytester.runpytest(OPTION_ENABLE, *xdist_args)
     result.assert_outcomes(passed=2, failed=1)
-    result = pytester.runpytest(OPTION_ENABLE, "--lf", "-v")
+    result = pytester.runpytest(OPTION_ENABLE, "--lf", "-v", *xdist_args)
     result.assert_outcomes(failed=1, deselected=0)
-    result.stdout.fnmatch_lines(lines("beta.metaqore.yaml::metaqore[beta] FAILED*"))
+    _reported(result, "beta.metaqore.yaml::metaqore[beta]", "FAILED")
     result.stdout.no_fnmatch_line("*metaqore[[]alpha]*")
     result.stdout.no_fnmatch_line("*test_plain*")
     # Fix the manifest: --lf runs beta again, and it passes.
     write(pytester, {"beta.metaqore.yaml": BLOCKING.replace("[nowhere]", "[beta-spec]")})
-    result = pytester.runpytest(OPTION_ENABLE, "--lf")
+    result = pytester.runpytest(OPTION_ENABLE, "--lf", *xdist_args)
     result.assert_outcomes(passed=1)
 
 
-def test_junitxml_records_projects_as_testcases(pytester: pytest.Pytester) -> None:
+def test_junitxml_records_projects_as_testcases(
+    pytester: pytest.Pytester, xdist_args: list[str]
+) -> None:
     write(pytester, {"alpha.metaqore.yaml": PASSING, "beta.metaqore.yaml": BLOCKING})
-    pytester.runpytest(OPTION_ENABLE, "--junitxml=junit.xml")
+    pytester.runpytest(OPTION_ENABLE, "--junitxml=junit.xml", *xdist_args)
     root = ET.parse(pytester.path / "junit.xml").getroot()
     cases = {case.get("name"): case for case in root.iter("testcase")}
     assert set(cases) == {"metaqore[alpha]", "metaqore[beta]"}
