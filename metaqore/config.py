@@ -74,6 +74,18 @@ class Waiver(_Strict):
     expires: date
 
 
+class TrustedKey(_Strict):
+    """A trusted public key bound to the actors it may sign for (``trusted_keys``)."""
+
+    key: str = Field(min_length=1)
+    actors: list[str] = Field(min_length=1)
+
+
+def trusted_key_text(value: str | TrustedKey) -> str:
+    """The public key text of a ``trusted_keys`` value, in either of its two forms."""
+    return value if isinstance(value, str) else value.key
+
+
 class RuleSettings(_Strict):
     """Per-rule overrides: a different severity or default strategy, or the rule switched off."""
 
@@ -121,7 +133,8 @@ class MetaQoreConfig(BaseSettings):
     local_providers: _Names = Field(default_factory=lambda: ["hmcp_gateway", "ollama"])
     cloud_providers: _Names = Field(default_factory=lambda: ["openrouter"])
     unavailable_providers: _Names = Field(default_factory=list)
-    trusted_keys: dict[str, str] = Field(default_factory=dict)
+    # key id -> public key (any actor may sign with it), or {key, actors} (only those)
+    trusted_keys: dict[str, str | TrustedKey] = Field(default_factory=dict)
     require_signatures: Annotated[list[TaskSensitivity], NoDecode] = Field(default_factory=list)
 
     # The gate (SPEC §5-§9)
@@ -355,7 +368,7 @@ def _build(
             for problem in problems
             if isinstance(in_file, dict)
             and problem.loc[1] in in_file
-            and in_file[problem.loc[1]] == config.trusted_keys[str(problem.loc[1])]
+            and in_file[problem.loc[1]] == _plain(config.trusted_keys[str(problem.loc[1])])
             and not (isinstance(given, Mapping) and problem.loc[1] in given)
         ]
         elsewhere = [problem for problem in problems if problem not in located]
@@ -380,9 +393,9 @@ def _trusted_key_problems(config: MetaQoreConfig) -> list[Problem]:
     from metaqore.exceptions import SignatureValidationError
 
     problems = []
-    for key_id, text in config.trusted_keys.items():
+    for key_id, value in config.trusted_keys.items():
         try:
-            parse_public_key(text)
+            parse_public_key(trusted_key_text(value))
         except SignatureValidationError:
             problems.append(
                 Problem(
@@ -392,6 +405,10 @@ def _trusted_key_problems(config: MetaQoreConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _plain(value: str | TrustedKey) -> Any:
+    return value if isinstance(value, str) else value.model_dump()
 
 
 def _environment_error(error: SettingsError) -> ConfigurationError:
@@ -473,7 +490,9 @@ __all__ = [
     "GovernanceMode",
     "MetaQoreConfig",
     "RuleSettings",
+    "TrustedKey",
     "Waiver",
     "find_config_file",
     "load_config",
+    "trusted_key_text",
 ]

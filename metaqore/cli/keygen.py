@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ def add_parser(commands: Any, name: str) -> None:
     parser.add_argument(
         "--out", metavar="DIR", default=".metaqore/keys", help="directory (default: .metaqore/keys)"
     )
+    parser.add_argument(
+        "--actor",
+        action="append",
+        default=[],
+        metavar="AGENT",
+        help="the agent this key signs for (repeatable): the printed entry binds the key to "
+        "it, so the key cannot sign in another agent's name",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -30,5 +39,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"public key:  {public_path}")
     print("add to metaqore.yaml:")
     print("trusted_keys:")
-    print(f'  {args.key_id}: "{public}"')
+    if args.actor:
+        actors = ", ".join(json.dumps(actor) for actor in args.actor)
+        print(f'  {args.key_id}: {{key: "{public}", actors: [{actors}]}}')
+    else:
+        print(f'  {args.key_id}: "{public}"')
+        print("(any actor may sign with it; --actor AGENT binds it to one)")
     return 0

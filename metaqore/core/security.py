@@ -363,12 +363,18 @@ class SecureGateway:
             organization if organization is not None else self.config.organization
         )
         self._set_policy(self.config.secure_gateway_policy if policy is None else policy)
+        from metaqore.config import trusted_key_text
+
         self._trusted_keys: dict[str, Ed25519PublicKey] = {}
-        for key_id, text in self.config.trusted_keys.items():
+        # key id -> the only actors it may sign for (keys not bound: absent)
+        self._key_actors: dict[str, frozenset[str]] = {}
+        for key_id, value in self.config.trusted_keys.items():
             try:
-                self._trusted_keys[key_id] = parse_public_key(text)
+                self._trusted_keys[key_id] = parse_public_key(trusted_key_text(value))
             except SignatureValidationError as exc:
                 raise ConfigurationError(f"trusted_keys['{key_id}']: {exc.message}") from None
+            if not isinstance(value, str):
+                self._key_actors[key_id] = frozenset(value.actors)
         self._require_signatures: frozenset[TaskSensitivity] = frozenset(
             self.config.require_signatures
         )
@@ -898,6 +904,12 @@ class SecureGateway:
                 action=action,
             ):
                 reason = f"{where}: signature does not verify with key id '{key_id}'"
+            elif key_id in self._key_actors and actor not in self._key_actors[key_id]:
+                allowed = ", ".join(sorted(self._key_actors[key_id]))
+                reason = (
+                    f"{where} is signed with key id '{key_id}', which may sign only for "
+                    f"{allowed}"
+                )
             else:
                 if actor == created_by:
                     signed_by_creator = True

@@ -308,6 +308,71 @@ def test_a_missing_signature_blocks_only_the_sensitivities_that_require_one(
     assert result.code == 1 and set(provenance_vetoes(report)) == {"code"}, str(result)
 
 
+# -- keys bound to actors ----------------------------------------------------------------------
+
+
+def sign_as_another_actor(document: dict[str, Any], keys: dict[str, Any]) -> str:
+    """The coder's own, trusted key signs an entry that claims the planner wrote `plan`."""
+    plan = _artifact(document, "plan")
+    entry = _entry(document, "plan")
+    entry["key_id"] = "coder-2026"
+    entry["signature"] = sign_provenance(
+        keys["coder-2026"]["pem"],
+        artifact_id="plan",
+        artifact_type="plan",
+        version=1,
+        content_hash=content_hash(plan["data"]),
+        actor="planner",
+        action=entry["action"],
+    )
+    return "plan"
+
+
+def bound_config_text(keys: dict[str, Any]) -> str:
+    trusted = {
+        "planner-2026": {"key": keys["planner-2026"]["public"], "actors": ["planner"]},
+        "coder-2026": {"key": keys["coder-2026"]["public"], "actors": ["coder"]},
+    }
+    return f"trusted_keys: {json.dumps(trusted)}\nrequire_signatures: {ALL_LEVELS}\n"
+
+
+def test_a_key_bound_to_its_actors_cannot_sign_for_another(
+    tmp_path: Path, keys: dict[str, Any], signed: dict[str, Any]
+) -> None:
+    document = copy.deepcopy(signed)
+    target = sign_as_another_actor(document, keys)
+    # Unbound keys (a key id maps to a key only): any trusted key may claim any actor.
+    result, report = judge(tmp_path, document, keys)
+    assert result.code == 0 and provenance_vetoes(report) == {}, str(result)
+    # Bound keys: the signature is valid, but not the coder's to make.
+    (tmp_path / "metaqore.yaml").write_text(bound_config_text(keys))
+    bound = run_in_process(["check", "m.metaqore.json", "--json", "r.json"], cwd=tmp_path)
+    assert bound.code == 1, str(bound)
+    vetoes = provenance_vetoes(json.loads((tmp_path / "r.json").read_text()))
+    assert set(vetoes) == {target}
+    assert "key id 'coder-2026', which may sign only for coder" in vetoes[target]
+    # The honest manifest still passes with bound keys.
+    (tmp_path / "m.metaqore.json").write_text(json.dumps(signed))
+    honest = run_in_process(["check", "m.metaqore.json"], cwd=tmp_path)
+    assert honest.code == 0, str(honest)
+
+
+def test_keygen_prints_an_entry_bound_to_its_actors(tmp_path: Path) -> None:
+    result = run_in_process(
+        ["keygen", "planner-2026", "--out", "keys", "--actor", "planner"], cwd=tmp_path
+    )
+    assert result.code == 0, str(result)
+    public = (tmp_path / "keys" / "planner-2026.pub").read_text().strip()
+    assert f'  planner-2026: {{key: "{public}", actors: ["planner"]}}' in result.stdout
+    # The printed entry is valid config as it stands.
+    entry = result.stdout.split("trusted_keys:\n", 1)[1]
+    (tmp_path / "metaqore.yaml").write_text("trusted_keys:\n" + entry)
+    from metaqore.config import TrustedKey, load_config
+
+    config = load_config(cwd=tmp_path)
+    assert config.trusted_keys == {"planner-2026": TrustedKey(key=public, actors=["planner"])}
+
+
 # -- key files -------------------------------------------------------------------------------
 
 
