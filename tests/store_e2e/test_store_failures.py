@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,30 @@ def test_a_missing_database_exits_2(work: Path, postgres_dsn: str) -> None:
 # -- a connection lost in the middle of a run ------------------------------------------
 
 
+@contextmanager
+def stalled_checkpoint_inserts(db: str, seconds: int) -> Iterator[sa.Engine]:
+    """While open, every checkpoint insert into ``db``'s schema sleeps ``seconds`` first:
+    a run stalls inside its transaction, after staging its artifacts. Yields an admin
+    engine (outside that schema) to watch or end the stalled connection with."""
+    schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
+    admin = sa.create_engine(make_url(db).difference_update_query(["options"]))
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE FUNCTION {schema_name}.stall() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN PERFORM pg_sleep({int(seconds)}); RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER stall BEFORE INSERT ON {schema_name}.checkpoints "
+                f"FOR EACH ROW EXECUTE FUNCTION {schema_name}.stall()"
+            )
+        yield admin
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP TRIGGER stall ON {schema_name}.checkpoints")
+    finally:
+        admin.dispose()
+
+
 @pytest.mark.postgres
 def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
     work: Path, postgres_schema: Callable[[], str]
@@ -153,20 +178,8 @@ def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
     manifest = seeded(work, db)
     before = store_state(db)
     audit_before = (work / "metaqore-audit.jsonl").read_bytes()
-    schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
-    admin = sa.create_engine(make_url(db).difference_update_query(["options"]))
-    try:
-        # The run stalls inside its transaction, after staging its artifacts, in a trigger
-        # on its checkpoint insert; there we terminate its connection.
-        with admin.begin() as connection:
-            connection.exec_driver_sql(
-                f"CREATE FUNCTION {schema_name}.stall() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$"
-            )
-            connection.exec_driver_sql(
-                f"CREATE TRIGGER stall BEFORE INSERT ON {schema_name}.checkpoints "
-                f"FOR EACH ROW EXECUTE FUNCTION {schema_name}.stall()"
-            )
+    with stalled_checkpoint_inserts(db, 60) as admin:
+        # There we terminate the run's connection.
         killed: list[int] = []
 
         def kill_when_stalled() -> None:
@@ -192,10 +205,6 @@ def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
         result = check(manifest, db=db, cwd=work, process=True)
         killer.join(70)
         assert killed, "the run never reached the stalled insert"
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP TRIGGER stall ON {schema_name}.checkpoints")
-    finally:
-        admin.dispose()
     assert_one_line_exit_2(result, mask_dsn(db))
     assert "connection" in result.stderr or "terminat" in result.stderr, result.stderr
     assert store_state(db) == before
@@ -219,25 +228,10 @@ def test_a_server_that_stalls_a_statement_times_out_with_exit_2(
     db = postgres_schema()
     manifest = seeded(work, db)
     before = store_state(db)
-    schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
-    admin = sa.create_engine(make_url(db).difference_update_query(["options"]))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(
-                f"CREATE FUNCTION {schema_name}.stall() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$"
-            )
-            connection.exec_driver_sql(
-                f"CREATE TRIGGER stall BEFORE INSERT ON {schema_name}.checkpoints "
-                f"FOR EACH ROW EXECUTE FUNCTION {schema_name}.stall()"
-            )
+    with stalled_checkpoint_inserts(db, 30):
         started = time.monotonic()
         result = check(manifest, db=db, cwd=work, env=clean_env(METAQORE_STORE_TIMEOUT="2"))
         elapsed = time.monotonic() - started
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP TRIGGER stall ON {schema_name}.checkpoints")
-    finally:
-        admin.dispose()
     assert_one_line_exit_2(result, mask_dsn(db), "did not answer within 2 s")
     assert elapsed < 20, f"took {elapsed:.1f} s with store_timeout 2 s"
     assert store_state(db) == before
