@@ -150,14 +150,16 @@ def test_a_missing_database_exits_2(work: Path, postgres_dsn: str) -> None:
 def stalled_checkpoint_inserts(db: str, seconds: int) -> Iterator[sa.Engine]:
     """While open, every checkpoint insert into ``db``'s schema sleeps ``seconds`` first:
     a run stalls inside its transaction, after staging its artifacts. Yields an admin
-    engine (outside that schema) to watch or end the stalled connection with."""
+    engine (outside that schema) to watch or end the stalled connection with; the stalled
+    connection's application_name is the schema's name (other tests stall at once)."""
     schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
     admin = sa.create_engine(make_url(db).difference_update_query(["options"]))
     try:
         with admin.begin() as connection:
             connection.exec_driver_sql(
                 f"CREATE FUNCTION {schema_name}.stall() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN PERFORM pg_sleep({int(seconds)}); RETURN NEW; END $$"
+                f"$$ BEGIN PERFORM set_config('application_name', '{schema_name}', true); "
+                f"PERFORM pg_sleep({int(seconds)}); RETURN NEW; END $$"
             )
             connection.exec_driver_sql(
                 f"CREATE TRIGGER stall BEFORE INSERT ON {schema_name}.checkpoints "
@@ -178,6 +180,7 @@ def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
     manifest = seeded(work, db)
     before = store_state(db)
     audit_before = (work / "metaqore-audit.jsonl").read_bytes()
+    schema_name = str(make_url(db).query["options"]).split("=", 1)[1]
     with stalled_checkpoint_inserts(db, 60) as admin:
         # There we terminate the run's connection.
         killed: list[int] = []
@@ -189,8 +192,8 @@ def test_a_connection_killed_mid_run_exits_2_and_writes_nothing(
                     pids = (
                         connection.exec_driver_sql(
                             "SELECT pid FROM pg_stat_activity "
-                            "WHERE wait_event = 'PgSleep' "
-                            "AND query LIKE 'INSERT INTO checkpoints%%'"
+                            "WHERE wait_event = 'PgSleep' AND application_name = %(name)s",
+                            {"name": schema_name},
                         )
                         .scalars()
                         .all()
