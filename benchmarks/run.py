@@ -920,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="measured runs per workload")
     parser.add_argument(
-        "--startup-runs", type=int, default=20, help="runs of each pytest start-up variant"
+        "--startup-runs", type=int, default=40, help="runs of each pytest start-up variant"
     )
     parser.add_argument(
         "--keep-data",

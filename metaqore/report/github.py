@@ -106,9 +106,9 @@ def failure_annotations(error: MetaQoreError, limit: int = 10) -> str:
             properties, text = "title=metaqore%3A could not judge", str(problem)
         lines.append(f"::error {properties}::{escape_data(text)}")
     if len(problems) > limit:
+        more = plural(len(problems) - limit, "more problem")
         lines.append(
-            "::notice::" + escape_data(f"{plural(len(problems) - limit, 'more problem')} not "
-                                       "annotated; see the job summary or the log")
+            "::notice::" + escape_data(f"{more} not annotated; see the job summary or the log")
         )
     return "\n".join(lines) + "\n"
 
