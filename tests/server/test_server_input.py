@@ -206,3 +206,12 @@ def test_invalid_content_length(server: Any, content_length: str) -> None:
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 400"), reply
     assert b"Traceback" not in reply
+
+
+def test_an_empty_event_type_filter_is_rejected(api: httpx.Client) -> None:
+    for path in ("/compliance/export", "/audit/trail"):
+        response = api.get(path, params={"event_type": ""})
+        assert response.status_code == 422, (path, response.text)
+        assert "event_type" in response.text
+    ok = api.get("/compliance/export", params={"event_type": ["veto", "run_started"]})
+    assert ok.status_code == 200, ok.text

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from metaqore.core.audit import format_compliance_report
 from metaqore.server.routes import PAGE_DEFAULT, FilterText, Limit, Offset, Runtime
@@ -43,8 +43,12 @@ CSV_COLUMNS = (
 )
 
 EventTypes = Annotated[
-    list[str] | None,
-    Query(description="Only these event types (repeat the parameter for several)."),
+    list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] | None,
+    Query(
+        description="Only these event types (repeat the parameter for several, or separate "
+        "them with commas).",
+        max_length=100,
+    ),
 ]
 Moment = Annotated[
     str | None,
