@@ -7,7 +7,9 @@ and invalid input rejected.
 The number of examples per operation is bounded so that the whole run stays well under
 a minute; raise ``METAQORE_SCHEMATHESIS_EXAMPLES`` for a deeper local run. CI draws the
 same examples every time (a failure is reproducible, never flaky); set
-``METAQORE_SCHEMATHESIS_RANDOM=1`` to draw new ones.
+``METAQORE_SCHEMATHESIS_RANDOM=1`` to draw new ones. (Random runs can flag a false
+positive of schemathesis itself: a "negative" boolean for a string query parameter is
+sent as the valid string ``false``.)
 """
 
 from __future__ import annotations
