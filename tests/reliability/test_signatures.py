@@ -159,34 +159,31 @@ def change_the_signed_version(document: dict[str, Any], keys: dict[str, Any]) ->
     return "tests"
 
 
-def sign_with_the_wrong_trusted_key(document: dict[str, Any], keys: dict[str, Any]) -> str:
-    plan = _artifact(document, "plan")
-    entry = _entry(document, "plan")
+def _resign(
+    document: dict[str, Any], keys: dict[str, Any], artifact: str, key: str, *, actor: str
+) -> dict[str, Any]:
+    """Sign the last provenance entry of version-1 ``artifact`` again, validly, with
+    ``key``'s private key, as ``actor``; returns the entry (its key_id unchanged)."""
+    entry = _entry(document, artifact)
     entry["signature"] = sign_provenance(
-        keys["coder-2026"]["pem"],
-        artifact_id="plan",
-        artifact_type="plan",
+        keys[key]["pem"],
+        artifact_id=artifact,
+        artifact_type=_artifact(document, artifact)["type"],
         version=1,
-        content_hash=content_hash(plan["data"]),
-        actor="planner",
+        content_hash=content_hash(_artifact(document, artifact)["data"]),
+        actor=actor,
         action=entry["action"],
     )
+    return entry
+
+
+def sign_with_the_wrong_trusted_key(document: dict[str, Any], keys: dict[str, Any]) -> str:
+    _resign(document, keys, "plan", "coder-2026", actor="planner")
     return "plan"  # key_id still says planner-2026
 
 
 def sign_with_an_unknown_key(document: dict[str, Any], keys: dict[str, Any]) -> str:
-    code = _artifact(document, "code")
-    entry = _entry(document, "code")
-    entry["key_id"] = "mallory"
-    entry["signature"] = sign_provenance(
-        keys["mallory"]["pem"],
-        artifact_id="code",
-        artifact_type="code",
-        version=1,
-        content_hash=content_hash(code["data"]),
-        actor="coder",
-        action=entry["action"],
-    )
+    _resign(document, keys, "code", "mallory", actor="coder")["key_id"] = "mallory"
     return "code"
 
 
@@ -313,18 +310,7 @@ def test_a_missing_signature_blocks_only_the_sensitivities_that_require_one(
 
 def sign_as_another_actor(document: dict[str, Any], keys: dict[str, Any]) -> str:
     """The coder's own, trusted key signs an entry that claims the planner wrote `plan`."""
-    plan = _artifact(document, "plan")
-    entry = _entry(document, "plan")
-    entry["key_id"] = "coder-2026"
-    entry["signature"] = sign_provenance(
-        keys["coder-2026"]["pem"],
-        artifact_id="plan",
-        artifact_type="plan",
-        version=1,
-        content_hash=content_hash(plan["data"]),
-        actor="planner",
-        action=entry["action"],
-    )
+    _resign(document, keys, "plan", "coder-2026", actor="planner")["key_id"] = "coder-2026"
     return "plan"
 
 
