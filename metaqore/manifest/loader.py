@@ -44,7 +44,7 @@ from metaqore.manifest.discover import ManifestFile
 from metaqore.manifest.jsonpos import Path_, locate_many, scan_json
 from metaqore.manifest.schema import (
     ARTIFACT_ADAPTER,
-    ARTIFACT_LIST_ADAPTER,
+    ArtifactLine,
     GraphNodeEvent,
     Manifest,
     ManifestArtifact,
@@ -82,7 +82,8 @@ _BOM = b"\xef\xbb\xbf"
 _EMPTY_EXPECTED = "metaqore: 1 and a project"
 _PROVENANCE_KEYS = ("actor", "action", "key_id", "signature")
 # Each JSON Lines artifact line parsed and validated on its own, many per call.
-_LINES_ADAPTER: TypeAdapter[list[ManifestArtifact]] = TypeAdapter(list[Json[ManifestArtifact]])
+_LINES_ADAPTER: TypeAdapter[list[ArtifactLine]] = TypeAdapter(list[Json[ArtifactLine]])
+_LINE_LIST_ADAPTER: TypeAdapter[list[ArtifactLine]] = TypeAdapter(list[ArtifactLine])
 _LONG_INTEGER = re.compile(r"\d{4000,}")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
@@ -376,6 +377,60 @@ class _Loader:
             task=info,
             provenance=provenance,
             data_keys=frozenset(artifact.data) if self.keep_data_keys else None,
+            data_json=data_json if self.keep_data else None,
+        )
+
+    def line_record(
+        self,
+        artifact: ArtifactLine,
+        digest: str,
+        data_json: str,
+        data: dict[str, Any],
+        project: str,
+        run_iteration: int | None,
+        source: str,
+        line: int,
+        position: int,
+    ) -> ArtifactRecord:
+        """:meth:`record` of an artifact validated as a dict (the JSON Lines hot path)."""
+        task = artifact.get("task")
+        info: TaskInfo | None = None
+        sensitivity: str | None = None
+        if task is not None:
+            made = TaskInfo(
+                task.get("type"),
+                task.get("provider"),
+                task.get("has_sensitive_data", False),
+                task.get("has_private_data", False),
+                task.get("is_security_task", False),
+            )
+            info = self.task_infos.setdefault(made, made)
+            level = task.get("sensitivity")
+            if level is not None:
+                sensitivity = level.value
+        provenance: tuple[dict[str, Any], ...] = ()
+        entries = artifact.get("provenance")
+        if entries:
+            provenance = tuple(
+                {key: entry.get(key) for key in _PROVENANCE_KEYS} for entry in entries
+            )
+        iteration = artifact.get("iteration")
+        return ArtifactRecord(
+            project=project,
+            id=artifact["id"],
+            artifact_type=artifact["type"],
+            agent=artifact["created_by"],
+            content_hash=digest,
+            declared_version=artifact.get("version"),
+            iteration=run_iteration if iteration is None else iteration,
+            depends_on=artifact.get("depends_on", ()),
+            source=source,
+            line=line,
+            position=position,
+            sensitivity=sensitivity,
+            task=info,
+            provenance=provenance,
+            data_keys=frozenset(data) if self.keep_data_keys else None,
             data_json=data_json if self.keep_data else None,
         )
 
@@ -1041,10 +1096,12 @@ class _JSONLines:
         """Validate and record a batch in bulk; False (nothing recorded) if any line is off.
 
         Each line is parsed on its own (``Json[...]``), so a line holds exactly one
-        value. pydantic keeps the last of duplicate keys silently, so the batch's ``:``
-        count is compared with the keys and colons the validated artifacts kept: equal
-        means no key was dropped (``\\u003a``, an escaped colon, sends the batch to the
-        careful path instead).
+        value, and validated into plain dicts (:class:`ArtifactLine`, the model's mirror).
+        pydantic keeps the last of duplicate keys silently, so the batch's ``:`` count is
+        compared with the keys and colons the validated artifacts kept: equal means no
+        key was dropped (``\\u003a``, an escaped colon, sends the batch to the careful
+        path instead). Anything off goes to :meth:`slow_batch`, which validates with the
+        models and says where and what.
         """
         try:
             artifacts = _LINES_ADAPTER.validate_python(lines)
@@ -1057,7 +1114,7 @@ class _JSONLines:
         kept = 0
         deep_length = self.deep_length
         data_limit = self.line_depth - 1  # the artifact object is the line's first level
-        record = self.loader.record
+        record = self.loader.line_record
         project = self.project_id
         run_iteration = self.run_iteration
         source = self.file.display
@@ -1065,27 +1122,41 @@ class _JSONLines:
         line = first_line
         made: list[ArtifactRecord] = []
         append = made.append
+        empty: dict[str, Any] = {}
         try:
             for artifact in artifacts:
-                data_json = canonical_json(artifact.data)
+                data = artifact.get("data", empty)
+                data_json = canonical_json(data)
                 digest = sha256_text(data_json)
-                declared = artifact.content_hash
+                declared = artifact.get("content_hash")
                 if declared is not None and declared != digest:
                     return False
                 if (
                     len(data_json) >= deep_length
                     and data_json.count("{") + data_json.count("[") > data_limit
-                    and _data_depth(artifact.data) > data_limit
+                    and _data_depth(data) > data_limit
                 ):
                     return False
-                kept += len(artifact.__pydantic_fields_set__) + data_json.count(":")
-                if artifact.task is not None:
-                    kept += len(artifact.task.__pydantic_fields_set__)
-                for entry in artifact.provenance:
-                    kept += len(entry.__pydantic_fields_set__)
+                depends_on = artifact.get("depends_on", ())
+                if len(set(depends_on)) != len(depends_on):
+                    return False  # the model says which id is listed twice
+                kept += len(artifact) + data_json.count(":")
+                task = artifact.get("task")
+                if task is not None:
+                    kept += len(task)
+                for entry in artifact.get("provenance", ()):
+                    kept += len(entry)
                 append(
                     record(
-                        artifact, digest, data_json, project, run_iteration, source, line, position
+                        artifact,
+                        digest,
+                        data_json,
+                        data,
+                        project,
+                        run_iteration,
+                        source,
+                        line,
+                        position,
                     )
                 )
                 line += 1
@@ -1094,8 +1165,7 @@ class _JSONLines:
             return False
         if kept != colons and (
             # Colons inside ids, types or names: count what the artifacts kept exactly.
-            kept > colons
-            or ARTIFACT_LIST_ADAPTER.dump_json(artifacts, exclude_unset=True).count(b":") != colons
+            kept > colons or _LINE_LIST_ADAPTER.dump_json(artifacts).count(b":") != colons
         ):
             return False
         if self.clean:

@@ -7,7 +7,7 @@ are strict: ``version: "2"`` is an error, not a silent conversion.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
 from pydantic import (
     BaseModel,
@@ -19,7 +19,9 @@ from pydantic import (
     TypeAdapter,
     field_validator,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict
 
 from metaqore.core.models import ProjectStatus, TaskSensitivity, TaskStatus
 
@@ -28,6 +30,9 @@ SCHEMA_ID = "https://metaqore.dev/schemas/manifest-v1.json"
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=512)]
 Iteration = Annotated[StrictInt, Field(ge=0)]
+Version = Annotated[StrictInt, Field(ge=1)]
+ContentHash = Annotated[StrictStr, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+Signature = Annotated[StrictStr, Field(pattern=r"^ed25519:")]
 
 
 class _Strict(BaseModel):
@@ -71,7 +76,7 @@ class ProvenanceEntry(_Strict):
     actor: Name
     action: Name
     key_id: StrictStr | None = None
-    signature: StrictStr | None = Field(default=None, pattern=r"^ed25519:")
+    signature: Signature | None = None
     reason: StrictStr | None = None
 
 
@@ -81,16 +86,14 @@ class ManifestArtifact(_Strict):
     id: Name = Field(description="Unique in the project.")
     type: Name = Field(description="The artifact type (plan, code, config, dataset...).")
     created_by: Name = Field(description="The agent that produced it.")
-    version: Annotated[StrictInt, Field(ge=1)] | None = Field(
+    version: Version | None = Field(
         default=None, description="Default: the next version of the type."
     )
     iteration: Iteration | None = None
     depends_on: list[Name] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict, description="Any JSON object.")
-    content_hash: StrictStr | None = Field(
-        default=None,
-        pattern=r"^sha256:[0-9a-f]{64}$",
-        description="If given, must equal the hash of data.",
+    content_hash: ContentHash | None = Field(
+        default=None, description="If given, must equal the hash of data."
     )
     task: ArtifactTask | None = None
     provenance: list[ProvenanceEntry] = Field(default_factory=list)
@@ -106,6 +109,50 @@ class ManifestArtifact(_Strict):
                 raise ValueError(f"'{item}' is listed twice (expected each dependency once)")
             seen.add(item)
         return value
+
+
+# -- the same artifact as plain dicts, for the JSON Lines hot path -------------------------
+# Validating into dicts rather than models is about twice as fast, and a million artifact
+# lines spend most of their load time there. These mirror ArtifactTask, ProvenanceEntry
+# and ManifestArtifact field for field (tests/manifest/test_schema.py holds them to it):
+# a line they accept, the models accept with the same values. They fill in no defaults,
+# so a dict holds exactly the keys the line set, and they do not check that
+# ``depends_on`` lists each id once (the loader does). A line they refuse goes to the
+# models, which say what is wrong.
+_FORBID = ConfigDict(extra="forbid")
+
+
+@with_config(_FORBID)
+class ArtifactTaskLine(TypedDict):
+    type: NotRequired[StrictStr | None]
+    provider: NotRequired[StrictStr | None]
+    sensitivity: NotRequired[TaskSensitivity | None]
+    has_sensitive_data: NotRequired[StrictBool]
+    has_private_data: NotRequired[StrictBool]
+    is_security_task: NotRequired[StrictBool]
+
+
+@with_config(_FORBID)
+class ProvenanceLine(TypedDict):
+    actor: Name
+    action: Name
+    key_id: NotRequired[StrictStr | None]
+    signature: NotRequired[Signature | None]
+    reason: NotRequired[StrictStr | None]
+
+
+@with_config(_FORBID)
+class ArtifactLine(TypedDict):
+    id: Name
+    type: Name
+    created_by: Name
+    version: NotRequired[Version | None]
+    iteration: NotRequired[Iteration | None]
+    depends_on: NotRequired[list[Name]]
+    data: NotRequired[dict[str, Any]]
+    content_hash: NotRequired[ContentHash | None]
+    task: NotRequired[ArtifactTaskLine | None]
+    provenance: NotRequired[list[ProvenanceLine]]
 
 
 class ManifestTask(_Strict):
