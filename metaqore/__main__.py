@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from metaqore.cli import main
+from metaqore.cli import entry
 
-raise SystemExit(main())
+entry()

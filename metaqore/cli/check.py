@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             _publish_failure(error)
         raise
     progress.clear()
+    args.made = verdict  # freed by the process exit, not one object at a time (cli.entry)
 
     color = args.color if args.color is not None else _wants_color()
     context = ReportContext(
