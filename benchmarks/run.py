@@ -1,8 +1,10 @@
 """The benchmark runner: every workload of issues 5 and 7 as whole processes, one command.
 
 Each measured run is a fresh process started with :func:`subprocess.Popen` and reaped
-with :func:`os.wait4`, so its wall time runs from process start to exit and its peak RSS
-is the child's own ``ru_maxrss`` (not the cumulative figure of all children). Every gate
+with :func:`os.wait4`, so its wall time runs from process start to exit, its CPU time
+includes the worker it may fork to read a large manifest, and its peak RSS is the highest
+``ru_maxrss`` of the process and that worker (not the figure of all this runner's
+children). Every gate
 run's JSON report is checked against the generator's ``expected.json``: the findings must
 be exactly the expected ones, and a clean run must pass with none. Results go to
 ``benchmarks/results/latest.md`` (a table) and ``benchmarks/results/latest.json``.
@@ -883,9 +885,10 @@ def markdown(results: list[Result], info: dict[str, Any]) -> str:
         f"Python {host['python']}",
         "",
         f"Command: `{info['command']}` — wall time is the median of the runs, CPU time the "
-        "median user + system time of the measured process (other load on the machine "
-        "stretches wall time, much less CPU time), peak RSS the highest `ru_maxrss` of the "
-        "measured process over the runs. Targets apply to wall time.",
+        "median user + system time of the measured process and the worker it forks for a "
+        "large manifest (other load on the machine stretches wall time, much less CPU "
+        "time), peak RSS the highest `ru_maxrss` of the measured process or its worker over "
+        "the runs. Targets apply to wall time.",
         "",
         "| workload | runs | median wall | median CPU | peak RSS | target | ok? |",
         "|---|---|---|---|---|---|---|",

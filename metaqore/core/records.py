@@ -323,6 +323,13 @@ class RunIndex:
             )
         return self._components
 
+    @property
+    def in_replay_order(self) -> bool:
+        """Whether every dependency points at an earlier record (then there is no cycle,
+        and replay order is an order with dependencies first)."""
+        self.edges()
+        return self._in_order
+
     def dependency_order(self) -> Iterable[list[int]]:
         """Groups of record keys, dependencies first; a group is a cycle's members.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -81,6 +81,8 @@ class GateOptions:
     extra_rules: Sequence[ConflictRule] = ()
     today: date | None = None
     progress: Progress | None = None
+    # Processes per JSON Lines file (None: by size, see metaqore.manifest.parts).
+    jobs: int | None = 1
 
 
 def new_run_id() -> str:
@@ -215,7 +217,9 @@ class _Judge:
             stored = record.sensitivity
             return _SENSITIVITIES.index(TaskSensitivity(stored)) if stored else 0
         task = record.task
-        key = (record.agent, record.artifact_type, task, record.sensitivity)
+        # Task infos are shared objects (the loader interns them): their identity is a
+        # cheaper key than their value, and equal ones at worst fill two entries.
+        key = (record.agent, record.artifact_type, id(task), record.sensitivity)
         rank = cache.get(key)
         if rank is None:
             classified = self.gateway.classify_task(
@@ -241,17 +245,31 @@ class _Judge:
         records = self.index.records
         edges = self.index.edges()
         cache: dict[Any, int] = {}
+        own_rank = self._own_rank
         effective = self.sensitivity
         source: dict[int, int] = {}
+        if self.index.in_replay_order:
+            # No cycle, and every dependency is an earlier record: one pass in order.
+            for key, record in enumerate(records):
+                best = own = own_rank(record, cache)
+                origin = -1
+                for target in edges[key]:
+                    upstream = effective[target]
+                    if upstream > best:
+                        best, origin = upstream, source.get(target, target)
+                effective[key] = best
+                if origin >= 0:
+                    source[key] = origin
+            return source
         for component in self.index.dependency_order():
             if len(component) == 1:
                 key = component[0]
-                best = own = self._own_rank(records[key], cache)
+                best = own = own_rank(records[key], cache)
                 origin = -1
                 for target in edges[key]:
                     upstream = effective[target]
                     if upstream == UNSET:  # a self-loop, or a prior record not reached
-                        upstream = self._own_rank(records[target], cache)
+                        upstream = own_rank(records[target], cache)
                     if upstream > best:
                         best, origin = upstream, source.get(target, target)
                 effective[key] = best
@@ -261,7 +279,7 @@ class _Judge:
             members = set(component)
             best, origin = -1, -1
             for key in component:
-                own = self._own_rank(records[key], cache)
+                own = own_rank(records[key], cache)
                 if own > best:
                     best, origin = own, key
                 for target in edges[key]:
@@ -269,12 +287,12 @@ class _Judge:
                         continue
                     upstream = effective[target]
                     if upstream == UNSET:
-                        upstream = self._own_rank(records[target], cache)
+                        upstream = own_rank(records[target], cache)
                     if upstream > best:
                         best, origin = upstream, source.get(target, target)
             for key in component:
                 effective[key] = best
-                if origin != key and best > self._own_rank(records[key], cache):
+                if origin != key and best > own_rank(records[key], cache):
                     source[key] = origin
         return source
 
@@ -282,11 +300,13 @@ class _Judge:
         """Routing policy and provenance signatures for every judged artifact."""
         sources = self.propagate_sensitivity()
         records = self.index.records
-        require = {s.value for s in self.config.require_signatures}
+        require = {_SENSITIVITIES.index(s) for s in self.config.require_signatures}
         evaluate = self.gateway.evaluate_route
         effective = self.sensitivity
         routing = self.routing
-        route = self._route
+        # (rank, provider) -> its route: evaluate_route is pure, and a run routes a few
+        # providers at a few levels. A veto is evaluated afresh for each artifact.
+        decided: dict[tuple[int, str], tuple[str, str]] = {}
 
         def evidence(record: ArtifactRecord, sensitivity: TaskSensitivity) -> dict[str, Any]:
             found: dict[str, Any] = {"sensitivity": sensitivity.value}
@@ -296,16 +316,24 @@ class _Judge:
             return found
 
         for record in self.index.judged():
-            sensitivity = _SENSITIVITIES[effective[record.key]]
+            key = record.key
+            rank = effective[key]
             task = record.task
             if task is not None and task.provider:
-                veto = evaluate(sensitivity=sensitivity, provider=task.provider)
-                if veto is None:
-                    routing[record.key] = route(task.provider, "allowed")
-                else:
-                    routing[record.key] = route(task.provider, "vetoed")
-                    self._artifact_veto(veto, record, evidence(record, sensitivity))
-            if record.provenance or sensitivity.value in require:
+                provider = task.provider
+                route = decided.get((rank, provider))
+                if route is None:
+                    veto = evaluate(sensitivity=_SENSITIVITIES[rank], provider=provider)
+                    route = self._route(provider, "allowed" if veto is None else "vetoed")
+                    decided[(rank, provider)] = route
+                routing[key] = route
+                if route[1] == "vetoed":
+                    sensitivity = _SENSITIVITIES[rank]
+                    veto = evaluate(sensitivity=sensitivity, provider=provider)
+                    if veto is not None:  # always: evaluate_route is pure
+                        self._artifact_veto(veto, record, evidence(record, sensitivity))
+            if record.provenance or rank in require:
+                sensitivity = _SENSITIVITIES[rank]
                 # The gateway audits provenance vetoes itself.
                 veto = self.gateway.verify_provenance(
                     artifact_id=record.id,
@@ -496,6 +524,9 @@ class _Judge:
         return True
 
 
+_IDEMPOTENT = ',"idempotent":true'
+
+
 class _DeclaredEncoder:
     """Canonical JSON of ``artifact_declared`` payloads, built by concatenation.
 
@@ -534,6 +565,45 @@ class _DeclaredEncoder:
             f'"project_id":{text(record.project)}{routed}{level},"version":{record.version}}}'
         )
 
+    def encode_all(
+        self,
+        records: Iterable[ArtifactRecord],
+        ranks: bytearray,
+        routing: Sequence[tuple[str, str] | None],
+    ) -> Iterator[str]:
+        """:meth:`encode` of each record, with the sensitivity of its rank and its route.
+
+        One loop with no call per record beyond the string encoder for its id: a million
+        artifacts spend about a second less here than through :meth:`encode`.
+        """
+        strings = self._strings
+        text = self._text
+        levels = [f',"sensitivity":"{level.value}"' for level in _SENSITIVITIES]
+        routes: dict[tuple[str, str], str] = {}
+        for record in records:
+            key = record.key
+            rank = ranks[key]
+            route = routing[key]
+            if route is None:
+                routed = ""
+            else:
+                routed = routes.get(route, "")
+                if not routed:
+                    routed = f',"provider":{text(route[0])},"routing":"{route[1]}"'
+                    routes[route] = routed
+            agent = strings.get(record.agent) or text(record.agent)
+            kind = strings.get(record.artifact_type) or text(record.artifact_type)
+            project = strings.get(record.project) or text(record.project)
+            iteration = record.iteration
+            yield (
+                f'{{"agent":{agent},"artifact_id":{_encode_string(record.id)},'
+                f'"artifact_type":{kind},"content_hash":"{record.content_hash}"'
+                f"{_IDEMPOTENT if record.idempotent else ''},"
+                f'"iteration":{"null" if iteration is None else iteration},'
+                f'"project_id":{project}{routed}{"" if rank == UNSET else levels[rank]},'
+                f'"version":{record.version}}}'
+            )
+
 
 def declared_payload(
     record: ArtifactRecord, sensitivity: str | None, route: tuple[str, str] | None
@@ -565,18 +635,7 @@ def _write_audit(auditor: Any, judge: _Judge, verdict: Verdict, started: dict[st
     records = judge.index.run_records
     encoded = getattr(auditor, "log_encoded_many", None)
     if encoded is not None:
-        encode = _DeclaredEncoder().encode
-        encoded(
-            "artifact_declared",
-            (
-                encode(
-                    record,
-                    names[sensitivity[record.key]] if sensitivity[record.key] != UNSET else None,
-                    routing[record.key],
-                )
-                for record in records
-            ),
-        )
+        encoded("artifact_declared", _DeclaredEncoder().encode_all(records, sensitivity, routing))
     else:
         for record in records:
             rank = sensitivity[record.key]
@@ -704,6 +763,7 @@ def run_gate(options: GateOptions) -> Verdict:
                     keep_data_keys=config.governance_mode is GovernanceMode.ADAPTIVE,
                     keep_data=dsn is not None,
                     progress=options.progress,
+                    jobs=options.jobs,
                 )
                 started["manifests"] = [
                     {"path": manifest.file.display, "sha256": manifest.sha256}

@@ -22,6 +22,7 @@ Nesting is measured as in a manifest document: an artifact line sits at level 3
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -32,7 +33,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import yaml
 from pydantic import Json, TypeAdapter, ValidationError
@@ -40,6 +41,7 @@ from pydantic import Json, TypeAdapter, ValidationError
 from metaqore.core.canonical import HASH_PREFIX, canonical_json, sha256_text
 from metaqore.core.records import ArtifactRecord, DuplicateArtifactError, RunIndex
 from metaqore.exceptions import ManifestError, ManifestErrors
+from metaqore.manifest import parts
 from metaqore.manifest.discover import ManifestFile
 from metaqore.manifest.jsonpos import Path_, locate_many, scan_json
 from metaqore.manifest.schema import (
@@ -331,6 +333,14 @@ class _Loader:
         self.node_ids: dict[str, dict[str, tuple[str, int]]] = {}
         # Equal TaskInfo tuples are shared: most artifacts of a run repeat a few.
         self.task_infos: dict[TaskInfo, TaskInfo] = {}
+        # Processes per JSON Lines file: None chooses by size (parts.PARALLEL_MIN_BYTES).
+        self.jobs: int | None = 1
+
+    def jobs_for(self, size: int) -> int:
+        """Into how many parts to cut a JSON Lines file of ``size`` bytes."""
+        if self.jobs is not None:
+            return self.jobs
+        return parts.auto_jobs() if size >= parts.PARALLEL_MIN_BYTES else 1
 
     # -- shared pieces ---------------------------------------------------------------------
     def record(
@@ -886,6 +896,9 @@ class _JSONLines:
         self.project_id = ""
         self.run_iteration: int | None = None
         self.max_bytes = loader.max_bytes
+        # Parts of the file after the first: (start, end, worker reading it, if any).
+        self.parts: list[tuple[int, int, parts.Worker | None]] = []
+        self.planned = 0  # the file's size when the parts were planned
         # An artifact line is level 3 of a manifest (root > artifacts > artifact), so
         # data may nest as deep as in a YAML or JSON manifest, and no deeper.
         self.line_depth = loader.max_depth - 2
@@ -937,53 +950,189 @@ class _JSONLines:
         hasher = hashlib.sha256()
         size = 0
         problems = self.problems
-        limit = self.max_bytes
         try:
             with open(self.file.path, "rb") as stream:
                 info = os.fstat(stream.fileno())
                 if not stat.S_ISREG(info.st_mode):
                     problems.at(1, 1, "not a regular file", "a manifest file")
                     return hasher.hexdigest(), 0
-                if info.st_size > limit:  # refused unread, like a YAML or JSON file
+                if info.st_size > self.max_bytes:  # refused unread, like a YAML or JSON file
                     self.loader.too_large(info.st_size, problems)
                     return hasher.hexdigest(), 0
-                leftover = b""
-                pending: list[bytes] = []
-                next_line = 1  # number of pending[0]
-                first = True
-                while not self.stop:
-                    # Never more than one byte past the limit: no line, however long, is
-                    # held beyond it even if the file grows while it is read.
-                    chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
-                    if not chunk:
-                        break
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        self.loader.too_large(None, problems)
-                        self.stop = True
-                        break
-                    if first:
-                        first = False
-                        if chunk.startswith(_BOM):
-                            chunk = chunk[len(_BOM) :]
-                    buffer = leftover + chunk if leftover else chunk
-                    lines = buffer.split(b"\n")
-                    leftover = lines.pop()
-                    if pending:
-                        pending.extend(lines)
-                    else:
-                        pending = lines
-                    taken = self.feed(pending, next_line, final=False)
-                    next_line += taken
-                    pending = pending[taken:]
-                if not self.stop:
-                    if leftover:
-                        pending.append(leftover)
-                    self.feed(pending, next_line, final=True)
+                jobs = self.loader.jobs_for(info.st_size)
+                if jobs > 1:
+                    # Parts after the first go to workers once the header is read (feed).
+                    starts = parts.plan(stream, info.st_size, jobs)
+                    ends = [*starts[1:], info.st_size]  # one too many when no start
+                    self.parts = [
+                        (start, end, None) for start, end in zip(starts, ends, strict=False)
+                    ]
+                    self.planned = info.st_size
+                end = self.parts[0][0] if self.parts else None
+                size = self.read(stream, hasher, end=end)
+                if self.workers:
+                    size = self.finish_parts(stream, hasher, size)
         except OSError as exc:
             problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
         return hasher.hexdigest(), size
+
+    def read(
+        self,
+        stream: BinaryIO,
+        hasher: Any,
+        *,
+        end: int | None,
+        size: int = 0,
+        next_line: int = 1,
+        read_on: bool = True,
+    ) -> int:
+        """Feed the lines from the stream's position up to ``end``; the offset reached.
+
+        At ``end`` (a line boundary) reading stops if workers took the rest, or
+        ``read_on`` is False; otherwise it goes on to the end of the file.
+        """
+        limit = self.max_bytes
+        leftover = b""
+        pending: list[bytes] = []
+        first = size == 0
+        while not self.stop:
+            # Never more than one byte past the limit: no line, however long, is held
+            # beyond it even if the file grows while it is read.
+            want = min(READ_CHUNK, limit + 1 - size)
+            if end is not None:
+                if size >= end:
+                    if self.workers or not read_on:
+                        break
+                    end = None  # no worker started (no header in the first part):
+                    self.parts = []  # this process reads the whole file
+                    continue
+                want = min(want, end - size)
+            chunk = stream.read(want)
+            if not chunk:
+                break
+            if hasher is not None:
+                hasher.update(chunk)
+            size += len(chunk)
+            if size > limit:
+                self.loader.too_large(None, self.problems)
+                self.stop = True
+                break
+            if first:
+                first = False
+                if chunk.startswith(_BOM):
+                    chunk = chunk[len(_BOM) :]
+            buffer = leftover + chunk if leftover else chunk
+            lines = buffer.split(b"\n")
+            leftover = lines.pop()
+            if pending:
+                pending.extend(lines)
+            else:
+                pending = lines
+            taken = self.feed(pending, next_line, final=False)
+            next_line += taken
+            pending = pending[taken:]
+        if not self.stop:
+            if leftover:
+                pending.append(leftover)
+            self.feed(pending, next_line, final=True)
+        return size
+
+    # Parts read by workers (metaqore.manifest.parts) -----------------------------------------
+    @property
+    def workers(self) -> list[parts.Worker]:
+        return [worker for _, _, worker in self.parts if worker is not None]
+
+    def start_workers(self) -> None:
+        """Fork a worker per part; a part no worker took is read here afterwards."""
+        if not parts.can_fork():
+            self.parts = []
+            return
+        started: list[tuple[int, int, parts.Worker | None]] = []
+        for start, end, _ in self.parts:
+            worker = parts.fork(functools.partial(self.read_as_worker, start, end), start, end)
+            started.append((start, end, worker))
+        self.parts = started
+
+    def read_as_worker(self, start: int, end: int) -> tuple[Any, ...]:
+        """In a worker: read [start, end) afresh, return what the parent merges."""
+        self.parts = []
+        self.records = []
+        self.problems = _FileProblems(self.file.display)
+        self.position = 0
+        self.loader.progress = None
+        self.read_part(start, end)
+        packed = parts.pack(self.records) if self.clean else b""
+        found = [(e.line, e.column, e.problem, e.expected) for e in self.problems]
+        return packed, found, self.problems.omitted, self.position, self.stop
+
+    def read_part(self, start: int, end: int) -> None:
+        """Read the lines of [start, end) into this reader, numbered as in the file."""
+        with open(self.file.path, "rb") as stream:
+            next_line = parts.lines_before(stream, start) + 1
+            stream.seek(start)
+            self.read(stream, None, end=end, size=start, next_line=next_line, read_on=False)
+
+    def finish_parts(self, stream: BinaryIO, hasher: Any, size: int) -> int:
+        """After the first part: hash the rest, then merge each part in file order."""
+        limit = self.max_bytes
+        while not self.stop:
+            chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            hasher.update(chunk)
+            size += len(chunk)
+            if size > limit:
+                self.loader.too_large(None, self.problems)
+                self.stop = True
+        pending = list(self.parts)
+        while pending and not self.stop:
+            start, end, worker = pending.pop(0)
+            outcome = parts.collect(worker) if worker is not None else None
+            if outcome is None or not self.merge_part(outcome):
+                self.read_part(start, end)  # no worker, or it failed: read the part here
+        parts.abandon(worker for _, _, worker in pending if worker is not None)
+        if not self.stop and size != self.planned:
+            self.problems.at(
+                1,
+                1,
+                "manifest changed while it was read",
+                "a manifest that stays the same during the run",
+            )
+        return size
+
+    def merge_part(self, outcome: Any) -> bool:
+        """Merge what a worker sent; False (nothing merged) if it is not a part's outcome."""
+        try:
+            packed, found, omitted, count, stopped = outcome
+            records = (
+                parts.unpack(
+                    packed,
+                    project=self.project_id,
+                    source=self.file.display,
+                    first_position=self.position,
+                    shared=self.loader.task_infos,
+                )
+                if packed and self.clean
+                else []
+            )
+            found = [
+                (int(line), int(column), str(message), None if expected is None else str(expected))
+                for line, column, message, expected in found
+            ]
+            omitted, count = int(omitted), int(count)
+        except Exception:  # whatever it is, it is not trusted
+            return False
+        for line, column, message, expected in found:
+            self.problems.at(line, column, message, expected)
+        self.problems.omitted += omitted
+        if records and self.clean:
+            self.records.extend(records)
+        self.position += count
+        self.loader.report_progress(count)
+        if stopped or self.loader.problems.full or len(self.problems) >= MAX_PROBLEMS:
+            self.loader.problems.stopped = True
+            self.stop = True
+        return True
 
     def feed(self, lines: list[bytes], first_line: int, *, final: bool) -> int:
         """Process whole batches of ``lines`` (all of them when ``final``); how many were taken."""
@@ -993,6 +1142,8 @@ class _JSONLines:
             if self.header is None and not self.header_failed:
                 self.read_header(lines[taken], first_line + taken)
                 taken += 1
+                if self.header is not None and self.parts:
+                    self.start_workers()
                 continue
             if total - taken < BATCH_LINES and not final:
                 break
@@ -1253,6 +1404,7 @@ def load_manifests(
     keep_data_keys: bool = False,
     keep_data: bool = False,
     progress: Callable[[str, int, int | None], None] | None = None,
+    jobs: int | None = 1,
 ) -> LoadResult:
     """Read ``files``, add one record per artifact to ``index``, return the rest.
 
@@ -1260,10 +1412,13 @@ def load_manifests(
     when finalised). Every problem of every file is raised at once as
     :class:`ManifestErrors` (the index then holds the clean files' records and should be
     dropped); nothing else is raised for bad input. ``keep_data_keys`` keeps each
-    artifact's top-level ``data`` keys, ``keep_data`` its canonical JSON.
+    artifact's top-level ``data`` keys, ``keep_data`` its canonical JSON. ``jobs``
+    processes read each JSON Lines file, a part each (None: two for a file of
+    :data:`~metaqore.manifest.parts.PARALLEL_MIN_BYTES` or more, where there are two CPUs).
     """
     loader = _Loader(config, index, keep_data_keys=keep_data_keys, keep_data=keep_data)
     loader.progress = progress
+    loader.jobs = jobs
     # Nothing here makes reference cycles, and a collector walking a million fresh
     # records several times over would triple the load time.
     enabled = gc.isenabled()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,35 @@ def test_directories_globs_and_files_name_the_same_run(
 ) -> None:
     workspace, reference = judged
     assert _judge(workspace, paths) == reference
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_reading_manifests_in_parts_gives_the_same_verdict(
+    judged: tuple[Path, Any], jobs: str
+) -> None:
+    # --jobs N cuts a JSON Lines manifest into N parts however small it is; this one has
+    # findings in its first and last part.
+    workspace, _ = judged
+    lines = [json.dumps({"metaqore": 1, "project": {"id": "parts"}})]
+    for number in range(600):
+        artifact = {"id": f"a{number}", "type": "t", "created_by": "planner", "iteration": number}
+        artifact["depends_on"] = [f"a{number - 1}"] if number else []
+        if number in (5, 590):
+            artifact["depends_on"] = [f"ghost-{number}"]
+        lines.append(json.dumps(artifact))
+    (workspace / "parts.metaqore.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    alone = _judge(workspace, ["parts.metaqore.jsonl", "--jobs", "1"])
+    assert alone[0] == 1
+    assert [f["artifact_id"] for f in alone[1]["findings"]] == ["a5", "a590"]
+    assert _judge(workspace, ["parts.metaqore.jsonl", "--jobs", jobs]) == alone
+
+
+@pytest.mark.parametrize("jobs", ["two", "-1", "65", ""])
+def test_a_bad_number_of_jobs_is_a_usage_error(judged: tuple[Path, Any], jobs: str) -> None:
+    workspace, _ = judged
+    result = check("--jobs", jobs, cwd=workspace)
+    assert result.returncode == 2, result
+    assert f"argument -j/--jobs: '{jobs}' is not a number of processes from 0 to 64" in (
+        result.stderr
+    )
+    assert not (workspace / "report.json").exists()
