@@ -160,6 +160,22 @@ class RunIndex:
         seen[record.id] = record
         self._run.append(record)
 
+    def add_all(self, records: Sequence[ArtifactRecord]) -> bool:
+        """:meth:`add` for records of one project, at C speed; False (nothing added) if
+        they are of several projects or an id repeats (then :meth:`add` says which)."""
+        if not records:
+            return True
+        project = records[0].project
+        if any(record.prior or record.project != project for record in records):
+            return False
+        new = {record.id: record for record in records}
+        seen = self._run_ids.setdefault(project, {})
+        if len(new) != len(records) or not seen.keys().isdisjoint(new):
+            return False
+        seen.update(new)
+        self._run.extend(records)
+        return True
+
     def finalize(self, *, ordered: bool = False) -> RunIndex:
         """Order the run, number versions, spot identical re-declarations; call once.
 

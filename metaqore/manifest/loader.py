@@ -814,6 +814,9 @@ class _Loader:
     def add_records(
         self, records: list[ArtifactRecord], columns: list[int], problems: _FileProblems
     ) -> None:
+        self.records_added += len(records)
+        if self.index.add_all(records):
+            return
         add = self.index.add
         for number, record in enumerate(records):
             try:
@@ -821,7 +824,6 @@ class _Loader:
             except DuplicateArtifactError as exc:
                 column = columns[number] if number < len(columns) else 1
                 problems.at(record.line, column, str(exc))
-        self.records_added += len(records)
 
     def add_task_and_node_ids(
         self, loaded: LoadedManifest, columns: _Columns, problems: _FileProblems
