@@ -40,7 +40,7 @@ def _as_utc(value: datetime) -> datetime:
 class MetaQoreModel(BaseModel):
     """Base model: unknown fields are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     @field_validator("*", mode="after")
     @classmethod
