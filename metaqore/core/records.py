@@ -12,6 +12,7 @@ must not overflow any stack).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -123,6 +124,10 @@ def replay_key(record: ArtifactRecord) -> tuple[int, str, int]:
     return (iteration, record.source, record.position)
 
 
+_ITERATION = operator.attrgetter("iteration")
+_REPLAY_FIELDS = operator.attrgetter("iteration", "source", "position")
+
+
 class RunIndex:
     """The records of one replay, prior ones first, then the run's in replay order."""
 
@@ -190,7 +195,11 @@ class RunIndex:
             return self
         self._finalized = True
         if not ordered:
-            self._run.sort(key=replay_key)
+            run = self._run
+            if None in map(_ITERATION, run):
+                run.sort(key=replay_key)
+            else:  # the same order, with keys made at C speed
+                run.sort(key=_REPLAY_FIELDS)
         prior_ids: dict[str, dict[str, ArtifactRecord]] = {}
         for record in self._prior:
             prior_ids.setdefault(record.project, {})[record.id] = record
