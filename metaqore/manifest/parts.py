@@ -37,6 +37,7 @@ FIRST_SHARE = 1.3
 #: Exit code of a worker that failed (anything but 0 is taken as failure).
 _FAILED = 70
 _READ = 1024 * 1024
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 def auto_jobs() -> int:
@@ -126,7 +127,10 @@ def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
     if pid == 0:  # the child
         code = _FAILED
         try:
-            os.close(read_fd)
+            # Only the pipe is kept: the audit file's lock, a store's socket or anything
+            # else this process holds must not outlive it in a worker.
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, _MAX_FD)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             blob = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             view = memoryview(blob)

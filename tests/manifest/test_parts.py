@@ -40,6 +40,17 @@ def fork(work, start, end):
     elif sabotage == "garble":  # the worker sends something that is not its result
         def work():
             return "not a part"
+    elif sabotage == "fds":  # say which files the worker holds open
+        def work(read=work):
+            held = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    held.append(os.readlink(f"/proc/self/fd/{fd}"))
+                except OSError:
+                    pass
+            with open(path + ".held", "w") as out:
+                out.write("\n".join(held))
+            return read()
     worker = real_fork(work, start, end)
     forked.append(worker is not None)
     return worker
@@ -53,6 +64,7 @@ if sabotage == "grow":  # the file grows after the parts were planned
             grown.write('{"id":"late","type":"t","created_by":"x"}\n')
         return starts
     parts.plan = plan
+lock = os.open(path + ".lock", os.O_CREAT | os.O_RDWR)  # as the audit file's lock would be
 config = MetaQoreConfig()
 index = RunIndex()
 files = discover_manifests([path], config=config, root=os.path.dirname(path))
@@ -157,6 +169,17 @@ def test_a_failed_worker_s_part_is_read_again_here(
     assert split["forked"] == [True]
     assert split["records"] == alone["records"]
     assert split["sha256"] == alone["sha256"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_worker_holds_no_file_of_the_gate_but_its_pipe(
+    clean_file: Path, alone: dict[str, Any]
+) -> None:
+    split = load(clean_file, 2, "fds")
+    assert split["records"] == alone["records"]
+    held = Path(str(clean_file) + ".held").read_text().splitlines()
+    assert str(clean_file) + ".lock" not in held  # the gate's lock is not kept alive
+    assert any(target.startswith("pipe:") for target in held)
 
 
 def test_problems_in_every_part_are_reported_in_file_order(tmp_path: Path) -> None:
