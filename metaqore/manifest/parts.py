@@ -18,7 +18,6 @@ import contextlib
 import marshal
 import operator
 import os
-import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -111,8 +110,9 @@ class Worker:
 def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
     """Run ``work`` in a forked child; None if no child could be started.
 
-    The child pickles what ``work`` returns into a pipe and ends with ``os._exit``
-    (no ``atexit`` handler, no flush of the parent's buffers, no heap teardown).
+    The child marshals what ``work`` returns (plain values only) into a pipe and ends
+    with ``os._exit`` (no ``atexit`` handler, no flush of the parent's buffers, no heap
+    teardown). marshal here reads only what this process's own child wrote, never input.
     """
     try:
         read_fd, write_fd = os.pipe()
@@ -132,7 +132,7 @@ def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
             os.closerange(3, write_fd)
             os.closerange(write_fd + 1, _MAX_FD)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            blob = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = marshal.dumps(work())
             view = memoryview(blob)
             while view:
                 view = view[os.write(write_fd, view) :]
@@ -157,7 +157,7 @@ def collect(worker: Worker) -> Any:
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not chunks:
         return None
     try:
-        return pickle.loads(b"".join(chunks))
+        return marshal.loads(b"".join(chunks))
     except Exception:  # a truncated or garbled message: read the part here instead
         return None
 
