@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
@@ -901,6 +902,8 @@ class _JSONLines:
         # Parts of the file after the first: (start, end, worker reading it, if any).
         self.parts: list[tuple[int, int, parts.Worker | None]] = []
         self.planned = 0  # the file's size when the parts were planned
+        self.fd = -1  # the open manifest the parts are read from
+        self.own_seconds = 0.0  # how long this process took for the first part
         # An artifact line is level 3 of a manifest (root > artifacts > artifact), so
         # data may nest as deep as in a YAML or JSON manifest, and no deeper.
         self.line_depth = loader.max_depth - 2
@@ -963,24 +966,31 @@ class _JSONLines:
                     return hasher.hexdigest(), 0
                 jobs = self.loader.jobs_for(info.st_size)
                 if jobs > 1:
-                    # Parts after the first go to workers once the header is read (feed).
+                    # Parts after the first go to workers once the header is read (feed);
+                    # they read this open file, never the path again.
                     starts = parts.plan(stream, info.st_size, jobs)
                     ends = [*starts[1:], info.st_size]  # one too many when no start
                     self.parts = [
                         (start, end, None) for start, end in zip(starts, ends, strict=False)
                     ]
                     self.planned = info.st_size
+                    self.fd = stream.fileno()
                 end = self.parts[0][0] if self.parts else None
-                size = self.read(stream, hasher, end=end)
-                if self.workers:
-                    size = self.finish_parts(stream, hasher, size)
+                try:
+                    began = time.monotonic()
+                    size = self.read(stream, hasher, end=end)
+                    self.own_seconds = time.monotonic() - began
+                    if self.workers:
+                        size = self.finish_parts(stream, hasher, size)
+                finally:
+                    parts.abandon(self.workers)  # any not collected: stopped early, or an error
         except OSError as exc:
             problems.at(1, 1, f"cannot read manifest ({exc.strerror})", "a readable file")
         return hasher.hexdigest(), size
 
     def read(
         self,
-        stream: BinaryIO,
+        stream: parts.Readable,
         hasher: Any,
         *,
         end: int | None,
@@ -1051,8 +1061,8 @@ class _JSONLines:
             return
         started: list[tuple[int, int, parts.Worker | None]] = []
         for start, end, _ in self.parts:
-            worker = parts.fork(functools.partial(self.read_as_worker, start, end), start, end)
-            started.append((start, end, worker))
+            work = functools.partial(self.read_as_worker, start, end)
+            started.append((start, end, parts.fork(work, start, end, self.fd)))
         self.parts = started
 
     def read_as_worker(self, start: int, end: int) -> tuple[Any, ...]:
@@ -1062,22 +1072,40 @@ class _JSONLines:
         self.problems = _FileProblems(self.file.display)
         self.position = 0
         self.loader.progress = None
-        self.read_part(start, end)
+        digest = self.read_part(start, end)
         packed = parts.pack(self.records) if self.clean else b""
         found = [(e.line, e.column, e.problem, e.expected) for e in self.problems]
-        return packed, found, self.problems.omitted, self.position, self.stop
+        return packed, found, self.problems.omitted, self.position, self.stop, digest
 
-    def read_part(self, start: int, end: int) -> None:
-        """Read the lines of [start, end) into this reader, numbered as in the file."""
-        with open(self.file.path, "rb") as stream:
-            next_line = parts.lines_before(stream, start) + 1
-            stream.seek(start)
-            self.read(stream, None, end=end, size=start, next_line=next_line, read_on=False)
+    def read_part(self, start: int, end: int) -> str:
+        """Read the lines of [start, end) of the open file into this reader, numbered as
+        in the file; the SHA-256 of the bytes read."""
+        reader = parts.PartReader(self.fd)
+        next_line = parts.lines_before(reader, start) + 1
+        reader.seek(start)
+        hasher = hashlib.sha256()
+        self.read(reader, hasher, end=end, size=start, next_line=next_line, read_on=False)
+        return hasher.hexdigest()
 
     def finish_parts(self, stream: BinaryIO, hasher: Any, size: int) -> int:
-        """After the first part: hash the rest, then merge each part in file order."""
+        """After the first part: hash the rest, then merge each part in file order.
+
+        Each part's bytes are hashed on their own too: what a worker read must be what
+        the manifest's hash covers, or the file changed while it was read.
+        """
+        digests: list[str] = []
+        for _, end, _ in self.parts:
+            part = hashlib.sha256()
+            while size < end:
+                chunk = stream.read(min(READ_CHUNK, end - size))
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                part.update(chunk)
+                size += len(chunk)
+            digests.append(part.hexdigest())
         limit = self.max_bytes
-        while not self.stop:
+        while not self.stop:  # anything past the planned size: the file grew
             chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
             if not chunk:
                 break
@@ -1086,26 +1114,46 @@ class _JSONLines:
             if size > limit:
                 self.loader.too_large(None, self.problems)
                 self.stop = True
-        pending = list(self.parts)
-        while pending and not self.stop:
-            start, end, worker = pending.pop(0)
-            outcome = parts.collect(worker) if worker is not None else None
-            if outcome is None or not self.merge_part(outcome):
-                self.read_part(start, end)  # no worker, or it failed: read the part here
-        parts.abandon(worker for _, _, worker in pending if worker is not None)
-        if not self.stop and size != self.planned:
-            self.problems.at(
-                1,
-                1,
-                "manifest changed while it was read",
-                "a manifest that stays the same during the run",
-            )
+        timeout = max(parts.COLLECT_MIN_TIMEOUT, 10 * self.own_seconds)
+        for number, (start, end, worker) in enumerate(self.parts):
+            if self.stop:
+                break
+            self.parts[number] = (start, end, None)  # collected from here on
+            outcome = parts.collect(worker, timeout) if worker is not None else None
+            if outcome is None or not self.merge_part(outcome, digests[number]):
+                digest = self.read_part(start, end)  # no worker, or it failed: read it here
+                if digest != digests[number] and not self.stop:
+                    self.changed()
+        if size != self.planned and not self.stop:
+            self.changed()
         return size
 
-    def merge_part(self, outcome: Any) -> bool:
-        """Merge what a worker sent; False (nothing merged) if it is not a part's outcome."""
+    def changed(self) -> None:
+        self.problems.at(
+            1,
+            1,
+            "manifest changed while it was read",
+            "a manifest that stays the same during the run",
+        )
+        self.stop = True
+
+    def merge_part(self, outcome: Any, digest: str) -> bool:
+        """Merge what a worker sent; False (nothing merged) if it is not a part's outcome.
+
+        Problems are taken in line order as this process would have found them: once
+        :data:`MAX_PROBLEMS` are reached, the rest of that line's are counted and reading
+        stops there, whatever the worker found further on.
+        """
         try:
-            packed, found, omitted, count, stopped = outcome
+            packed, found, omitted, count, stopped, read_digest = outcome
+            found = [
+                (int(line), int(column), str(message), None if expected is None else str(expected))
+                for line, column, message, expected in found
+            ]
+            omitted, count, stopped = int(omitted), int(count), bool(stopped)
+            if not stopped and read_digest != digest:
+                self.changed()  # the worker read other bytes than were hashed
+                return True
             records = (
                 parts.unpack(
                     packed,
@@ -1117,21 +1165,25 @@ class _JSONLines:
                 if packed and self.clean
                 else []
             )
-            found = [
-                (int(line), int(column), str(message), None if expected is None else str(expected))
-                for line, column, message, expected in found
-            ]
-            omitted, count = int(omitted), int(count)
         except Exception:  # whatever it is, it is not trusted
             return False
+        problems = self.problems
+        full_at: int | None = None  # the line on which the limit was reached
+        taken = 0
         for line, column, message, expected in found:
-            self.problems.at(line, column, message, expected)
-        self.problems.omitted += omitted
+            if full_at is not None and line != full_at:
+                break
+            problems.at(line, column, message, expected)
+            taken += 1
+            if full_at is None and len(problems) >= MAX_PROBLEMS:
+                full_at = line
+        if full_at is None or taken == len(found):
+            problems.omitted += omitted  # the worker's own overflow is of the same line
         if records and self.clean:
             self.records.extend(records)
         self.position += count
         self.loader.report_progress(count)
-        if stopped or self.loader.problems.full or len(self.problems) >= MAX_PROBLEMS:
+        if full_at is not None or stopped or self.loader.problems.full:
             self.loader.problems.stopped = True
             self.stop = True
         return True

@@ -18,11 +18,13 @@ import contextlib
 import marshal
 import operator
 import os
+import select
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from metaqore.core.records import ArtifactRecord
 from metaqore.manifest.schema import TaskInfo
@@ -39,6 +41,17 @@ _READ = 1024 * 1024
 _MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
+class Readable(Protocol):
+    def seek(self, offset: int, /) -> Any: ...
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+#: A worker that has not sent its part this long after the gate finished its own (and at
+#: least ten times as long as the gate took for it) is stopped, and its part read here.
+COLLECT_MIN_TIMEOUT = 60.0
+
+
 def auto_jobs() -> int:
     """Parts for a large file when the user did not say: one per CPU, at most two."""
     return max(1, min(2, os.cpu_count() or 1))
@@ -48,7 +61,7 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def plan(stream: BinaryIO, size: int, parts: int) -> list[int]:
+def plan(stream: Readable, size: int, parts: int) -> list[int]:
     """Offsets where parts 2..``parts`` start: just after a newline, increasing, < size.
 
     The first part, read here, is :data:`FIRST_SHARE` times as large as the others: a
@@ -68,7 +81,7 @@ def plan(stream: BinaryIO, size: int, parts: int) -> list[int]:
     return starts
 
 
-def _next_line(stream: BinaryIO, offset: int, size: int) -> int | None:
+def _next_line(stream: Readable, offset: int, size: int) -> int | None:
     """The offset just after the first newline at or after ``offset`` (None: none before EOF)."""
     stream.seek(offset)
     while offset < size:
@@ -83,7 +96,7 @@ def _next_line(stream: BinaryIO, offset: int, size: int) -> int | None:
     return None
 
 
-def lines_before(stream: BinaryIO, offset: int) -> int:
+def lines_before(stream: Readable, offset: int) -> int:
     """How many newlines the first ``offset`` bytes hold."""
     stream.seek(0)
     count = 0
@@ -107,8 +120,9 @@ class Worker:
     end: int
 
 
-def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
-    """Run ``work`` in a forked child; None if no child could be started.
+def fork(work: Callable[[], Any], start: int, end: int, keep: int) -> Worker | None:
+    """Run ``work`` in a forked child that keeps file descriptor ``keep``; None if no
+    child could be started.
 
     The child marshals what ``work`` returns (plain values only) into a pipe and ends
     with ``os._exit`` (no ``atexit`` handler, no flush of the parent's buffers, no heap
@@ -127,10 +141,13 @@ def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
     if pid == 0:  # the child
         code = _FAILED
         try:
-            # Only the pipe is kept: the audit file's lock, a store's socket or anything
-            # else this process holds must not outlive it in a worker.
-            os.closerange(3, write_fd)
-            os.closerange(write_fd + 1, _MAX_FD)
+            # Only the pipe and the manifest are kept: the audit file's lock, a store's
+            # socket or anything else this process holds must not outlive it in a worker.
+            low = 3
+            for kept in sorted({write_fd, keep}):
+                os.closerange(low, kept)
+                low = kept + 1
+            os.closerange(low, _MAX_FD)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             blob = marshal.dumps(work())
             view = memoryview(blob)
@@ -143,11 +160,22 @@ def fork(work: Callable[[], Any], start: int, end: int) -> Worker | None:
     return Worker(pid=pid, fd=read_fd, start=start, end=end)
 
 
-def collect(worker: Worker) -> Any:
-    """What the worker's ``work`` returned, or None if it failed in any way."""
+def collect(worker: Worker, timeout: float) -> Any:
+    """What the worker's ``work`` returned, or None if it failed in any way or did not
+    finish within ``timeout`` seconds (it is then stopped)."""
     chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
     try:
-        while chunk := os.read(worker.fd, 1 << 20):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([worker.fd], [], [], left)[0]:
+                with contextlib.suppress(OSError):
+                    os.kill(worker.pid, signal.SIGKILL)
+                chunks = []
+                break
+            chunk = os.read(worker.fd, 1 << 20)
+            if not chunk:
+                break
             chunks.append(chunk)
     except OSError:
         chunks = []
@@ -162,8 +190,25 @@ def collect(worker: Worker) -> Any:
         return None
 
 
+class PartReader:
+    """A file-like view of an open file read with ``os.pread``: the file's own offset,
+    shared with the process that opened it, is never moved."""
+
+    def __init__(self, fd: int, offset: int = 0) -> None:
+        self.fd = fd
+        self.offset = offset
+
+    def seek(self, offset: int, /) -> None:
+        self.offset = offset
+
+    def read(self, size: int, /) -> bytes:
+        data = os.pread(self.fd, size, self.offset)
+        self.offset += len(data)
+        return data
+
+
 def abandon(workers: Iterable[Worker]) -> None:
-    """Stop and reap workers whose parts are no longer wanted."""
+    """Stop and reap workers whose parts are no longer wanted (or were never collected)."""
     for worker in workers:
         with contextlib.suppress(OSError):
             os.kill(worker.pid, signal.SIGKILL)
@@ -256,7 +301,10 @@ def unpack(
 
 
 __all__ = [
+    "COLLECT_MIN_TIMEOUT",
     "PARALLEL_MIN_BYTES",
+    "PartReader",
+    "Readable",
     "Worker",
     "abandon",
     "auto_jobs",

@@ -30,7 +30,7 @@ path, jobs, sabotage = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 forked = []
 real_fork = parts.fork
 
-def fork(work, start, end):
+def fork(work, start, end, keep):
     if sabotage == "raise":  # the worker fails with an exception
         def work():
             raise RuntimeError("worker broke")
@@ -51,7 +51,14 @@ def fork(work, start, end):
             with open(path + ".held", "w") as out:
                 out.write("\n".join(held))
             return read()
-    worker = real_fork(work, start, end)
+    elif sabotage == "digest":  # the worker read other bytes than the gate hashed
+        def work(read=work):
+            return (*read()[:5], "0" * 64)
+    elif sabotage == "hang":  # the worker never answers
+        def work():
+            import time
+            time.sleep(3600)
+    worker = real_fork(work, start, end, keep)
     forked.append(worker is not None)
     return worker
 
@@ -64,6 +71,22 @@ if sabotage == "grow":  # the file grows after the parts were planned
             grown.write('{"id":"late","type":"t","created_by":"x"}\n')
         return starts
     parts.plan = plan
+if sabotage == "swap":  # another file is renamed over the manifest once it is open
+    real_plan = parts.plan
+    def plan(stream, size, count):
+        starts = real_plan(stream, size, count)
+        with open(path + ".new", "w") as other:
+            other.write(open(path).read().replace('"art-', '"new-'))
+        os.replace(path + ".new", path)
+        return starts
+    parts.plan = plan
+if sabotage == "hang":
+    parts.COLLECT_MIN_TIMEOUT = 1.0
+if sabotage == "error":  # the gate fails after its workers started
+    from metaqore.manifest import loader
+    def finish_parts(self, stream, hasher, size):
+        raise OSError(5, "Input/output error")
+    loader._JSONLines.finish_parts = finish_parts
 lock = os.open(path + ".lock", os.O_CREAT | os.O_RDWR)  # as the audit file's lock would be
 config = MetaQoreConfig()
 index = RunIndex()
@@ -88,6 +111,12 @@ else:
         for r in index.run_records
     ]
     out["shared_tasks"] = len({id(r.task) for r in index.run_records if r.task})
+try:
+    os.waitpid(-1, os.WNOHANG)
+    out["children_left"] = True
+except ChildProcessError:
+    out["children_left"] = False
+out["fds"] = sorted(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else []
 print(json.dumps(out))
 """
 
@@ -161,7 +190,7 @@ def test_parts_give_the_records_one_process_gives(
     assert split["shared_tasks"] == alone["shared_tasks"] == 1
 
 
-@pytest.mark.parametrize("sabotage", ["raise", "kill", "garble"])
+@pytest.mark.parametrize("sabotage", ["raise", "kill", "garble", "hang"])
 def test_a_failed_worker_s_part_is_read_again_here(
     clean_file: Path, alone: dict[str, Any], sabotage: str
 ) -> None:
@@ -180,6 +209,38 @@ def test_a_worker_holds_no_file_of_the_gate_but_its_pipe(
     held = Path(str(clean_file) + ".held").read_text().splitlines()
     assert str(clean_file) + ".lock" not in held  # the gate's lock is not kept alive
     assert any(target.startswith("pipe:") for target in held)
+    assert str(clean_file) in held  # the manifest the gate opened, read from there
+
+
+def test_workers_read_the_file_the_gate_opened_not_the_path(
+    clean_file: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "swapped.metaqore.jsonl"
+    path.write_bytes(clean_file.read_bytes())
+    alone = load(path, 1)
+    path.write_bytes(clean_file.read_bytes())
+    split = load(path, 2, "swap")  # renamed over the manifest after the parts were planned
+    assert split["forked"] == [True]
+    assert [record[1] for record in split["records"]] == [record[1] for record in alone["records"]]
+    assert split["sha256"] == alone["sha256"]
+
+
+def test_a_part_read_other_than_hashed_is_refused(clean_file: Path) -> None:
+    split = load(clean_file, 2, "digest")
+    assert split["problems"] == [
+        f"{clean_file.name}:1:1: manifest changed while it was read "
+        "(expected a manifest that stays the same during the run)"
+    ]
+
+
+def test_an_error_after_forking_leaves_no_worker_behind(clean_file: Path) -> None:
+    for jobs in (1, 2, 3):
+        result = load(clean_file, jobs, "error" if jobs > 1 else "")
+        assert result["children_left"] is False
+        assert len(result["fds"]) <= len(load(clean_file, 1)["fds"])
+    assert (
+        "cannot read manifest (Input/output error)" in load(clean_file, 2, "error")["problems"][0]
+    )
 
 
 def test_problems_in_every_part_are_reported_in_file_order(tmp_path: Path) -> None:
@@ -205,6 +266,21 @@ def test_an_id_declared_in_two_parts_is_a_duplicate(tmp_path: Path) -> None:
     assert len(alone["problems"]) == 1
     assert alone["problems"][0].startswith("twice.metaqore.jsonl:2992:")
     assert "duplicate artifact id 'art-0000003'" in alone["problems"][0]
+
+
+def test_problems_past_the_limit_in_a_later_part_are_counted_as_one_process_would(
+    tmp_path: Path,
+) -> None:
+    lines = [json.dumps(item) for item in varied(300)]
+    for number in [*range(3, 23, 2), *range(198, 288)]:  # 10 in part one, 90 later
+        lines[number] = "[1]"
+    path = write_manifest(tmp_path / "spread.metaqore.jsonl", lines)
+    alone = load(path, 1)
+    assert alone["message"].endswith("checking stopped after 50 problems")
+    for jobs in (2, 3):
+        split = load(path, jobs)
+        assert split["forked"] == [True] * (jobs - 1)
+        assert (split["problems"], split["message"]) == (alone["problems"], alone["message"])
 
 
 def test_many_problems_stop_at_the_same_limit(tmp_path: Path) -> None:
