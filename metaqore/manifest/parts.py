@@ -3,9 +3,11 @@
 Validating a million artifact lines is most of a large run's time, and every line is
 judged on its own, so a big file is cut at line boundaries into parts and each part
 after the first is read by a forked worker while this process reads the first. A
-worker sends back its records and problems through a pipe; they are merged
-in file order, so the outcome is the one a single process gives. A worker that fails
-for any reason is not trusted: its part is read again here.
+worker reads the file this process opened (never its path again) and sends back its
+records, problems and the SHA-256 of the bytes it read through a pipe; they are merged
+in file order, so the outcome is the one a single process gives, and a part read other
+than hashed refuses the manifest. A worker that fails for any reason (or does not
+answer in time) is not trusted: its part is read again here.
 
 Forking is used only where it is safe and cheap: on POSIX, with no other thread
 running (a fork copies only the calling thread), and before the run holds much
@@ -29,8 +31,9 @@ from typing import Any, Protocol
 from metaqore.core.records import ArtifactRecord
 from metaqore.manifest.schema import TaskInfo
 
-#: Files this large are read in parts when ``jobs`` is automatic (measured: below a
-#: few megabytes, starting a worker and sending its records back costs more than it saves).
+#: Files this large are read in parts when ``jobs`` is automatic. At 100,000 artifacts
+#: (23 MB) two processes were about 10% faster; the gain shrinks with the file, while
+#: starting a worker and sending its records back costs much the same.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 #: The first part's size relative to the others' (measured on 1,000,000 artifacts in two
 #: parts: both processes then finish their reading at about the same time).
