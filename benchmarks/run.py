@@ -869,12 +869,24 @@ def machine() -> dict[str, Any]:
 
 
 def _git_revision() -> str | None:
+    """HEAD's short hash, marked when the measured code differs from it.
+
+    Changes under ``benchmarks/results/`` (this harness's own output) do not count.
+    """
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)benchmarks/results",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
