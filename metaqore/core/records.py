@@ -143,7 +143,8 @@ class RunIndex:
         self._prior_by_version: dict[tuple[str, str, int], ArtifactRecord] | None = None
         self._finalized = False
         self._edges: list[list[int]] | None = None
-        self._in_order = False  # no edge points at its own or a later record
+        # records below this key depend only on earlier records (no forward edge)
+        self._ordered_prefix = 0
         self._unresolved: list[tuple[ArtifactRecord, str]] = []
         self._components: list[list[int]] | None = None
 
@@ -311,7 +312,7 @@ class RunIndex:
             edges: list[list[int]] = []
             append = edges.append
             unresolved = self._unresolved
-            in_order = True
+            prefix = len(self.records)
             empty: dict[str, ArtifactRecord] = {}
             for key, record in enumerate(self.records):
                 project_ids = ids.get(record.project, empty)
@@ -323,11 +324,11 @@ class RunIndex:
                             unresolved.append((record, dependency))
                         continue
                     targets.append(target.key)
-                    if target.key >= key:
-                        in_order = False
+                    if target.key >= key and key < prefix:
+                        prefix = key
                 append(targets)
             self._edges = edges
-            self._in_order = in_order
+            self._ordered_prefix = prefix
         return self._edges
 
     def unresolved(self) -> list[tuple[ArtifactRecord, str]]:
@@ -336,40 +337,42 @@ class RunIndex:
         self.edges()
         return self._unresolved
 
-    def components(self) -> list[list[int]]:
-        """Strongly connected components reachable from judged records.
+    @property
+    def ordered_prefix(self) -> int:
+        """How many records, from the first, depend only on records before them.
 
-        Tarjan's algorithm, iteratively. Components come out dependencies first: a
-        component is listed after every component it depends on.
+        Every cycle has a member with an edge to itself or a later record (its first
+        member in replay order does), so no record of this prefix is in a cycle, and
+        the prefix in replay order is already an order with dependencies first.
         """
-        if self._components is None:
-            self._components = _tarjan(
-                self.edges(), (record.key for record in self.judged()), len(self.records)
-            )
-        return self._components
+        self.edges()
+        return self._ordered_prefix
 
     @property
     def in_replay_order(self) -> bool:
         """Whether every dependency points at an earlier record (then there is no cycle,
         and replay order is an order with dependencies first)."""
-        self.edges()
-        return self._in_order
+        return self.ordered_prefix == len(self.records)
 
-    def dependency_order(self) -> Iterable[list[int]]:
-        """Groups of record keys, dependencies first; a group is a cycle's members.
+    def components(self) -> list[list[int]]:
+        """Strongly connected components after the :attr:`ordered_prefix`, reachable
+        from judged records.
 
-        When every dependency points at an earlier record of the replay, replay order
-        already is such an order and there is no cycle: Tarjan's pass is skipped.
+        Tarjan's algorithm, iteratively, over the records after the prefix only (the
+        prefix depends on nothing after it). Components come out dependencies first: a
+        component is listed after every component it depends on.
         """
-        self.edges()
-        if self._in_order:
-            return ([key] for key in range(len(self.records)))
-        return self.components()
+        if self._components is None:
+            prefix = self.ordered_prefix
+            records = self.records
+            seeds = (key for key in range(prefix, len(records)) if records[key].judged)
+            self._components = _tarjan(self.edges(), seeds, len(records), prefix)
+        return self._components
 
     def cycles(self) -> list[list[int]]:
         """Components that are cycles: several members, or one that depends on itself."""
         edges = self.edges()
-        if self._in_order:
+        if self.in_replay_order:
             return []
         return [
             component
@@ -378,8 +381,12 @@ class RunIndex:
         ]
 
 
-def _tarjan(edges: list[list[int]], seeds: Iterable[int], size: int) -> list[list[int]]:
-    index = [-1] * size
+def _tarjan(
+    edges: list[list[int]], seeds: Iterable[int], size: int, floor: int = 0
+) -> list[list[int]]:
+    """Components reachable from ``seeds``; records below ``floor`` count as done
+    (visited, off the stack), so the search never enters them."""
+    index = [0] * floor + [-1] * (size - floor)
     low = [0] * size
     on_stack = [False] * size
     stack: list[int] = []

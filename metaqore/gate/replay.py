@@ -248,20 +248,19 @@ class _Judge:
         own_rank = self._own_rank
         effective = self.sensitivity
         source: dict[int, int] = {}
-        if self.index.in_replay_order:
-            # No cycle, and every dependency is an earlier record: one pass in order.
-            for key, record in enumerate(records):
-                best = own = own_rank(record, cache)
-                origin = -1
-                for target in edges[key]:
-                    upstream = effective[target]
-                    if upstream > best:
-                        best, origin = upstream, source.get(target, target)
-                effective[key] = best
-                if origin >= 0:
-                    source[key] = origin
-            return source
-        for component in self.index.dependency_order():
+        # The records that depend only on earlier ones: one pass in replay order.
+        for key, record in zip(range(self.index.ordered_prefix), records, strict=False):
+            best = own_rank(record, cache)
+            origin = -1
+            for target in edges[key]:
+                upstream = effective[target]
+                if upstream > best:
+                    best, origin = upstream, source.get(target, target)
+            effective[key] = best
+            if origin >= 0:
+                source[key] = origin
+        # The rest (none when every dependency points backwards), a component at a time.
+        for component in self.index.components():
             if len(component) == 1:
                 key = component[0]
                 best = own = own_rank(records[key], cache)
