@@ -372,8 +372,6 @@ class RunIndex:
     def cycles(self) -> list[list[int]]:
         """Components that are cycles: several members, or one that depends on itself."""
         edges = self.edges()
-        if self.in_replay_order:
-            return []
         return [
             component
             for component in self.components()
